@@ -1,0 +1,250 @@
+// Package etcdtest starts single-member etcd servers as real processes for
+// tests: ours (built from ./etcd with internal/buildbin) or the reference,
+// Debian's etcd-server 3.4 with --enable-v2. Both listen on free loopback
+// ports, keep their data in a t.TempDir, and are killed by t.Cleanup.
+//
+// Tests that encode v2 behaviour should run against both (ForEach), so the
+// suite proves it matches the reference rather than our guesses.
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/corekit/corekit/internal/buildbin"
+)
+
+// ReferenceBinary is where Debian's etcd-server package installs etcd 3.4.
+const ReferenceBinary = "/usr/bin/etcd"
+
+// Kind names which implementation a Server runs.
+type Kind string
+
+const (
+	Ours      Kind = "corekit"
+	Reference Kind = "etcd-3.4"
+)
+
+// Server is one running member.
+type Server struct {
+	Kind      Kind
+	Name      string
+	ClientURL string // http://127.0.0.1:PORT
+	PeerURL   string
+	DataDir   string
+	Binary    string
+	Args      []string
+
+	t   testing.TB
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	log *os.File
+}
+
+var (
+	builderOnce sync.Once
+	builder     *buildbin.Builder
+	builderErr  error
+)
+
+// OurBinary builds ./etcd once per test process and returns its path.
+func OurBinary(t testing.TB) string {
+	t.Helper()
+	builderOnce.Do(func() { builder, builderErr = buildbin.New() })
+	if builderErr != nil {
+		t.Fatal(builderErr)
+	}
+	p, err := builder.Build(context.Background(), "etcd", "etcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// HaveReference reports whether Debian's etcd 3.4 is installed.
+func HaveReference() bool {
+	_, err := os.Stat(ReferenceBinary)
+	return err == nil
+}
+
+// FreePort returns a currently free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts a single-member server of the given kind and waits until it
+// answers /v2/keys. Extra args are appended to the command line. A missing
+// reference binary skips the test with a loud message.
+func Start(t testing.TB, kind Kind, extra ...string) *Server {
+	t.Helper()
+	s := &Server{Kind: kind, t: t, Name: "default"}
+	switch kind {
+	case Reference:
+		if !HaveReference() {
+			t.Skipf("SKIP: %s not installed (apt-get install etcd-server); .ci/run installs it", ReferenceBinary)
+		}
+		s.Binary = ReferenceBinary
+	case Ours:
+		s.Binary = OurBinary(t)
+	default:
+		t.Fatalf("etcdtest: unknown kind %q", kind)
+	}
+	s.DataDir = filepath.Join(t.TempDir(), "data.etcd")
+	s.ClientURL = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	s.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	s.Args = []string{
+		"--name", s.Name,
+		"--data-dir", s.DataDir,
+		"--listen-client-urls", s.ClientURL,
+		"--advertise-client-urls", s.ClientURL,
+		"--listen-peer-urls", s.PeerURL,
+		"--initial-advertise-peer-urls", s.PeerURL,
+		"--initial-cluster", s.Name + "=" + s.PeerURL,
+	}
+	if kind == Reference {
+		s.Args = append(s.Args, "--enable-v2", "--logger", "zap", "--log-outputs", "stderr")
+	}
+	s.Args = append(s.Args, extra...)
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logf, err := os.CreateTemp("", "etcdtest-*.log")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(s.Binary, s.Args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("etcdtest: start %s: %v", s.Binary, err)
+	}
+	s.cmd, s.log = cmd, logf
+	go cmd.Wait() //nolint:errcheck // reaped here; Kill waits on ProcessState via the pid
+	if err := WaitReady(context.Background(), s.ClientURL, 20*time.Second); err != nil {
+		s.t.Fatalf("etcdtest: %s not ready: %v\nlog:\n%s", s.Kind, err, s.Log())
+	}
+}
+
+// cleanEnv drops ETCD_* and ETCDCTL_* variables so the host cannot configure
+// the server behind the test's back.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "ETCD_") || strings.HasPrefix(kv, "ETCDCTL_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// Log returns what the server wrote to stdout and stderr so far.
+func (s *Server) Log() string {
+	if s.log == nil {
+		return ""
+	}
+	b, _ := os.ReadFile(s.log.Name())
+	return string(b)
+}
+
+// Kill sends SIGKILL (kill -9) and waits until the process is gone. Safe to
+// call twice.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := s.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.log != nil {
+		if testing.Verbose() {
+			s.t.Logf("etcdtest: %s log:\n%s", s.Kind, s.Log())
+		}
+		s.log.Close()
+		os.Remove(s.log.Name())
+		s.log = nil
+	}
+	s.cmd = nil
+}
+
+// Restart starts the server again with the same arguments and data dir.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	s.start()
+}
+
+// PID returns the process ID, or 0 when not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// WaitReady polls url/v2/keys until it answers 200 or the timeout passes.
+func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v2/keys/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("status %d", resp.StatusCode)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ForEach runs f as a subtest against our server and against the reference,
+// each freshly started. Use it for every test that encodes v2 behaviour.
+func ForEach(t *testing.T, f func(t *testing.T, s *Server), extra ...string) {
+	for _, k := range []Kind{Ours, Reference} {
+		t.Run(string(k), func(t *testing.T) {
+			f(t, Start(t, k, extra...))
+		})
+	}
+}
