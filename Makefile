@@ -6,7 +6,7 @@ N       ?= 3
 
 BINARIES := etcd:etcd etcdctl:etcdctl discovery:discovery cloudinit:coreos-cloudinit fleet:fleetd fleetctl:fleetctl
 
-.PHONY: all build test test-short vet bench bench-fleet fuzz up down status ssh e2e torture clean
+.PHONY: all build test test-short vet bench bench-fleet fuzz up down status ssh e2e torture clean nspawn-bin
 
 all: build
 
@@ -37,11 +37,26 @@ fuzz:
 	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
 	    echo "fuzz $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$t || exit 1; done; done
 
-up:
-	@echo "make up: not yet — the local cluster provider lands with the vagrant issue"; exit 1
+# The local machine provider: boots N systemd-nspawn machines from user-data.
+NSPAWN    := $(BIN)/corekit-nspawn
+USER_DATA ?=
+SUBNET    ?=
 
-down:
-	@echo "make down: nothing to do yet"
+nspawn-bin:
+	@mkdir -p $(BIN) && $(GO) build -o $(NSPAWN) ./vagrant/nspawn
+
+up: build nspawn-bin
+	$(NSPAWN) up -root . -n $(N) $(if $(USER_DATA),-user-data $(USER_DATA)) $(if $(SUBNET),-subnet $(SUBNET))
+
+status: nspawn-bin
+	@$(NSPAWN) status
+
+ssh: nspawn-bin
+	@test -n "$(M)" || { echo "usage: make ssh M=core-01"; exit 2; }
+	@$(NSPAWN) ssh $(M)
+
+down: nspawn-bin
+	@$(NSPAWN) down
 
 clean:
-	rm -rf $(BIN) default.etcd
+	rm -rf $(BIN) default.etcd .corekit

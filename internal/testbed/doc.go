@@ -6,9 +6,10 @@
 //
 //	func TestSomething(t *testing.T) {
 //		testbed.Require(t) // skips loudly unless root with systemd-nspawn
+//		bins := testbed.Binaries(t, "cloudinit:coreos-cloudinit", "fleet:fleetd") // → /opt/corekit/bin
 //		c := testbed.NewCluster(t, testbed.Options{
 //			N:     3,
-//			Binds: []testbed.Bind{{Host: binDir, Guest: "/opt/corekit/bin", ReadOnly: true}},
+//			Binds: []testbed.Bind{bins},
 //			Units: []string{"testdata/hello.service"},
 //		})
 //		m := c.Machines[0]                       // hostname core-01, address .101
