@@ -31,6 +31,10 @@ test-short: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./etcd/... 
 
+# fleet at scale: simulated agents (real engine, in-memory unit managers), 100 machines x 2,000 units.
+bench-fleet: build
+	$(GO) test -run '^$$' -bench SimulatedCluster -benchtime 1x -timeout 30m ./fleet/internal/sim/
+
 fuzz:
 	@echo "see docs: make fuzz runs each fuzz target for FUZZTIME (default 30s)"
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

@@ -1,0 +1,236 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corekit/corekit/internal/buildbin"
+	"github.com/corekit/corekit/internal/etcdtest"
+	"github.com/corekit/corekit/internal/fleetapi"
+	"github.com/corekit/corekit/internal/fleetregistry"
+	"github.com/corekit/corekit/internal/testbed"
+	"github.com/corekit/corekit/internal/unitfile"
+	"github.com/corekit/corekit/internal/v2client"
+)
+
+const (
+	agentTTL = 4 * time.Second
+	interval = 500 * time.Millisecond
+)
+
+// startEtcd runs an etcd whose client URL is bound to addr only (the host's
+// bridge address), so the guests and the test reach it and nothing else does.
+// It is ours (./etcd) once it exists, else Debian's reference;
+// FLEET_E2E_ETCD=reference forces the latter.
+func startEtcd(t *testing.T, b *buildbin.Builder, addr string) string {
+	t.Helper()
+	bin := etcdtest.ReferenceBinary
+	extra := []string{"--enable-v2", "--logger", "zap", "--log-outputs", "stderr"}
+	root, _ := buildbin.ModuleRoot()
+	if _, err := os.Stat(filepath.Join(root, "etcd", "main.go")); err == nil && os.Getenv("FLEET_E2E_ETCD") != "reference" {
+		p, err := b.Build(context.Background(), "etcd", "etcd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin, extra = p, nil
+	} else if !etcdtest.HaveReference() {
+		t.Skipf("SKIP: %s not installed (apt-get install etcd-server)", bin)
+	}
+	t.Logf("etcd: %s", bin)
+	url := fmt.Sprintf("http://%s:%d", addr, etcdtest.FreePort(t))
+	peer := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort(t))
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", url, "--advertise-client-urls", url,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "e2e="+peer)
+	cmd.Args = append(cmd.Args, extra...)
+	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	if err := etcdtest.WaitReady(context.Background(), url, 20*time.Second); err != nil {
+		t.Fatalf("etcd on %s: %v", url, err)
+	}
+	return url
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, f func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := f()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last: %s)", d, what, last)
+}
+
+const fleetService = `[Unit]
+Description=fleet daemon
+[Service]
+ExecStart=/opt/fleet/fleetd
+Restart=no
+`
+
+func TestFleetOnRealSystemd(t *testing.T) {
+	testbed.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := buildbin.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Cleanup)
+	bin, err := b.Build(ctx, "fleet", "fleetd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testbed.NewCluster(t, testbed.Options{N: 3, Binds: []testbed.Bind{{Host: filepath.Dir(bin), Guest: "/opt/fleet", ReadOnly: true}}})
+	etcdURL := startEtcd(t, b, c.HostAddr().String())
+
+	byID := map[string]*testbed.Machine{}
+	for _, m := range c.Machines {
+		conf := fmt.Sprintf("etcd_servers=%s\netcd_request_timeout=3\nagent_ttl=%s\nengine_reconcile_interval=%g\npublic_ip=%s\nmetadata=hostname=%s\n",
+			etcdURL, agentTTL, interval.Seconds(), m.Addr(), m.Hostname())
+		m.MustWriteFile("/etc/fleet/fleet.conf", []byte(conf), 0o644)
+		m.MustWriteFile("/etc/systemd/system/fleet.service", []byte(fleetService), 0o644)
+		m.MustRun(ctx, "systemctl", "daemon-reload")
+		m.MustRun(ctx, "systemctl", "start", "fleet.service")
+		id := strings.TrimSpace(string(m.MustReadFile("/etc/machine-id")))
+		byID[id] = m
+	}
+	if len(byID) != 3 {
+		t.Fatalf("machines do not have distinct machine IDs: %v", byID)
+	}
+	vc, err := v2client.New(v2client.Config{Endpoints: []string{etcdURL}, HeaderTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := fleetregistry.NewEtcd(vc, "")
+	waitFor(t, "3 registered machines", 30*time.Second, func() (bool, string) {
+		ms, err := reg.Machines(ctx)
+		return err == nil && len(ms) == 3, fmt.Sprint(len(ms), err)
+	})
+	// Talk to core-01's API through its unix socket, seen from the host.
+	api := func(m *testbed.Machine) *fleetapi.Client {
+		cl, err := fleetapi.NewClient("unix://"+m.GuestPath("/var/run/fleet.sock"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	cl := api(c.Machines[0])
+	submit := func(name, text string) {
+		t.Helper()
+		f, err := unitfile.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.CreateUnit(ctx, &fleetapi.Unit{Name: name, Options: fleetapi.OptionsOf(f), DesiredState: "launched"}); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	launchedOn := func(name string) string {
+		u, err := cl.Unit(ctx, name)
+		if err != nil || u == nil || u.CurrentState != "launched" {
+			return ""
+		}
+		return u.MachineID
+	}
+	isActive := func(m *testbed.Machine, unit string) string {
+		return strings.TrimSpace(m.Run(ctx, "systemctl", "is-active", unit).Stdout)
+	}
+
+	submit("hello.service", "[Service]\nExecStart=/bin/sleep 100000\n")
+	submit("pinned.service", "[Service]\nExecStart=/bin/sleep 100000\n[X-Fleet]\nMachineMetadata=hostname=core-02\n")
+	var helloOn string
+	waitFor(t, "units launched", 30*time.Second, func() (bool, string) {
+		helloOn = launchedOn("hello.service")
+		return helloOn != "" && launchedOn("pinned.service") != "", helloOn
+	})
+	if got := byID[launchedOn("pinned.service")].Hostname(); got != "core-02" {
+		t.Fatalf("pinned.service runs on %s, want core-02", got)
+	}
+	helloM := byID[helloOn]
+	waitFor(t, "hello active in systemd on "+helloM.Hostname(), 15*time.Second, func() (bool, string) {
+		s := isActive(helloM, "hello.service")
+		return s == "active", s
+	})
+	if l := strings.TrimSpace(helloM.MustRun(ctx, "readlink", "/run/systemd/system/hello.service")); l != "/run/fleet/units/hello.service" {
+		t.Fatalf("/run/systemd/system/hello.service links to %q", l)
+	}
+	waitFor(t, "published state active", 15*time.Second, func() (bool, string) {
+		sts, err := cl.UnitStates(ctx, helloOn, "hello.service")
+		return err == nil && len(sts) == 1 && sts[0].SystemdActiveState == "active", fmt.Sprint(sts, err)
+	})
+
+	// systemctl kill: the published state follows systemd.
+	helloM.MustRun(ctx, "systemctl", "kill", "--kill-whom=main", "--signal=KILL", "hello.service")
+	waitFor(t, "published state after kill", 15*time.Second, func() (bool, string) {
+		sts, _ := cl.UnitStates(ctx, helloOn, "hello.service")
+		return len(sts) == 1 && sts[0].SystemdActiveState != "active", fmt.Sprint(sts)
+	})
+
+	// Restarting fleetd does not stop its units.
+	core2 := c.Machine("core-02")
+	before := core2.MustRun(ctx, "systemctl", "show", "-p", "MainPID", "pinned.service")
+	core2.MustRun(ctx, "systemctl", "restart", "fleet.service")
+	time.Sleep(2 * time.Second) // let the new fleetd run a reconcile pass
+	if s := isActive(core2, "pinned.service"); s != "active" {
+		t.Fatalf("pinned.service is %s after fleetd restart", s)
+	}
+	if after := core2.MustRun(ctx, "systemctl", "show", "-p", "MainPID", "pinned.service"); after != before {
+		t.Fatalf("pinned.service was restarted: %s → %s", before, after)
+	}
+
+	// Kill the engine leader's fleetd: another machine takes the lease.
+	var lease *fleetregistry.Lease
+	waitFor(t, "a leader", 15*time.Second, func() (bool, string) {
+		lease, err = reg.GetLease(ctx, "engine-leader")
+		return err == nil && lease != nil, fmt.Sprint(err)
+	})
+	oldLeader := byID[lease.MachineID]
+	oldLeader.MustRun(ctx, "systemctl", "kill", "--kill-whom=main", "--signal=KILL", "fleet.service")
+	waitFor(t, "a new engine leader", 30*time.Second, func() (bool, string) {
+		l, err := reg.GetLease(ctx, "engine-leader")
+		return err == nil && l != nil && l.MachineID != lease.MachineID, fmt.Sprint(l, err)
+	})
+	oldLeader.MustRun(ctx, "systemctl", "start", "fleet.service")
+	waitFor(t, "killed fleetd re-registered", 15*time.Second, func() (bool, string) {
+		ms, _ := reg.Machines(ctx)
+		return len(ms) == 3, fmt.Sprint(len(ms))
+	})
+
+	// Power off a machine running a unit: it runs elsewhere within
+	// agent_ttl + a reconcile interval (+ slack for agents and systemd).
+	victim := helloM
+	if victim == c.Machines[0] { // keep the API we use alive
+		cl = api(c.Machines[1])
+	}
+	start := time.Now()
+	if err := victim.Poweroff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var newOn string
+	waitFor(t, "hello rescheduled after poweroff", agentTTL+interval+20*time.Second, func() (bool, string) {
+		newOn = launchedOn("hello.service")
+		return newOn != "" && newOn != helloOn && isActive(byID[newOn], "hello.service") == "active", newOn
+	})
+	t.Logf("hello.service moved from %s to %s %s after poweroff", victim.Hostname(), byID[newOn].Hostname(), time.Since(start).Round(time.Millisecond))
+}

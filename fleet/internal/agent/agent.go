@@ -1,0 +1,338 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/corekit/corekit/fleet/internal/unitmgr"
+	"github.com/corekit/corekit/internal/fleetregistry"
+)
+
+// Config configures an Agent.
+type Config struct {
+	Registry *fleetregistry.Registry
+	Manager  unitmgr.Manager
+	// Machine returns this machine's published state (ID, metadata); the
+	// agent overlays dynamic metadata from the registry.
+	Machine func() fleetregistry.MachineState
+	// TTL is agent_ttl: the TTL of published states and heartbeats.
+	TTL time.Duration
+	// ReconcileInterval is the timer between passes (fleet: 5 s).
+	ReconcileInterval time.Duration
+	// PollInterval is how often systemd states are read (fleet: 1 s).
+	PollInterval time.Duration
+	// DisableWatches turns off the registry watch (timer only).
+	DisableWatches bool
+	// MinWatchGap is the least time between two passes triggered by the
+	// watch (default 250 ms), so a burst of schedule writes costs a few
+	// passes per machine rather than one per write.
+	MinWatchGap time.Duration
+	Logger      *slog.Logger
+}
+
+// Agent reconciles this machine's units with the registry and publishes
+// their systemd states.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	cache     map[string]fleetregistry.TargetState // what this agent did: loaded/launched
+	hashes    map[string]string
+	published map[string]unitmgr.State
+	globals   map[string]bool // global units seen in the last pass
+	lastFull  time.Time
+}
+
+// New returns an Agent; call Run.
+func New(cfg Config) *Agent {
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 5 * time.Second
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.MinWatchGap == 0 {
+		cfg.MinWatchGap = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), cache: map[string]fleetregistry.TargetState{},
+		hashes: map[string]string{}, published: map[string]unitmgr.State{}, globals: map[string]bool{}}
+}
+
+// Init rebuilds the agent's view from systemd: every unit file already in
+// the units directory counts as loaded, or launched when systemd runs it.
+// So a restarted fleetd neither restarts running units nor starts ones
+// that were stopped out of band while loaded.
+func (a *Agent) Init(ctx context.Context) error {
+	files, err := a.cfg.Manager.Units(ctx)
+	if err != nil {
+		return err
+	}
+	names := unitmgr.SortedNames(files)
+	states, err := a.cfg.Manager.States(ctx, names)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range names {
+		a.cache[n] = fleetregistry.StateLoaded
+		if states[n].Running() {
+			a.cache[n] = fleetregistry.StateLaunched
+		}
+		a.hashes[n] = files[n].String()
+	}
+	return nil
+}
+
+// Run reconciles on every registry change and timer tick, and publishes
+// states, until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.Init(ctx); err != nil {
+		a.log.Error("unable to read units from systemd", "err", err)
+	}
+	kick := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	if !a.cfg.DisableWatches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.cfg.Registry.FollowUnits(ctx, func(ch fleetregistry.UnitChange) {
+				if !a.relevant(ch) {
+					return
+				}
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			})
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.publishLoop(ctx) }()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-t.C:
+		case <-kick:
+			sleep(ctx, a.cfg.MinWatchGap) // let a burst of changes land
+			select {
+			case <-kick:
+			default:
+			}
+		}
+		a.Reconcile(ctx)
+		t.Reset(a.cfg.ReconcileInterval)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// relevant reports whether a registry change may concern this machine: a
+// schedule to or from it, any change of a unit it runs or of a global unit,
+// or a new unit (whose content may be global). Other machines' schedule
+// writes do not wake this agent (fleet woke every agent on every write).
+func (a *Agent) relevant(ch fleetregistry.UnitChange) bool {
+	if ch.Unit == "" {
+		return true
+	}
+	id := a.cfg.Machine().ID
+	a.mu.Lock()
+	_, mine := a.cache[ch.Unit]
+	global := a.globals[ch.Unit]
+	a.mu.Unlock()
+	switch {
+	case ch.Field == "job-state":
+		return false
+	case ch.Field == "target":
+		return ch.Value == id || ch.PrevValue == id || mine
+	case ch.Field == "object":
+		return true
+	default: // target-state, or the whole unit deleted
+		return mine || global
+	}
+}
+
+// machine returns this machine with dynamic metadata applied.
+func (a *Agent) machine(ctx context.Context) fleetregistry.MachineState {
+	me := a.cfg.Machine()
+	if ms, err := a.cfg.Registry.Machines(ctx); err == nil {
+		for _, m := range ms {
+			if m.ID == me.ID {
+				return m
+			}
+		}
+	}
+	return me
+}
+
+// Reconcile runs one pass: read the registry, plan, execute.
+func (a *Agent) Reconcile(ctx context.Context) {
+	units, _, err := a.cfg.Registry.Units(ctx)
+	if err != nil {
+		a.log.Error("Unable to determine agent's desired state", "err", err)
+		return
+	}
+	desired := Desired(a.machine(ctx), units)
+	globals := map[string]bool{}
+	for _, u := range units {
+		if u.IsGlobal() {
+			globals[u.Name] = true
+		}
+	}
+	a.mu.Lock()
+	a.globals = globals
+	a.mu.Unlock()
+	files, err := a.cfg.Manager.Units(ctx)
+	if err != nil {
+		a.log.Error("Unable to determine agent's current state", "err", err)
+		return
+	}
+	a.mu.Lock()
+	current := map[string]CurrentUnit{}
+	for n, h := range files {
+		st := a.cache[n]
+		if st == "" {
+			st = fleetregistry.StateInactive
+		}
+		current[n] = CurrentUnit{Hash: h, State: st}
+	}
+	a.mu.Unlock()
+	tasks := Plan(desired, current)
+	n, err := Execute(ctx, a.cfg.Manager, tasks, a)
+	for _, t := range tasks[:n] {
+		a.log.Info("AgentReconciler completed task", "type", t.Type, "job", t.Unit, "reason", t.Reason)
+	}
+	if err != nil {
+		a.log.Error("AgentReconciler task failed", "type", tasks[n].Type, "job", tasks[n].Unit, "reason", tasks[n].Reason, "err", err)
+	}
+}
+
+// Done implements Hooks: keep the cache, heartbeats and states in step.
+func (a *Agent) Done(ctx context.Context, t Task) {
+	id := a.cfg.Machine().ID
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch t.Type {
+	case LoadUnit:
+		a.cache[t.Unit] = fleetregistry.StateLoaded
+		a.hashes[t.Unit] = t.File.Hash().String()
+	case StartUnit:
+		a.cache[t.Unit] = fleetregistry.StateLaunched
+		if err := a.cfg.Registry.UnitHeartbeat(ctx, t.Unit, id, a.cfg.TTL); err != nil {
+			a.log.Warn("unit heartbeat failed", "unit", t.Unit, "err", err)
+		}
+	case StopUnit:
+		a.cache[t.Unit] = fleetregistry.StateLoaded
+		_ = a.cfg.Registry.ClearUnitHeartbeat(ctx, t.Unit, id)
+	case UnloadUnit:
+		delete(a.cache, t.Unit)
+		delete(a.published, t.Unit)
+		delete(a.hashes, t.Unit)
+		_ = a.cfg.Registry.ClearUnitHeartbeat(ctx, t.Unit, id)
+		_ = a.cfg.Registry.RemoveUnitState(ctx, t.Unit, id)
+	}
+}
+
+// publishLoop polls systemd for the states of this agent's units, pushes
+// changes at once and everything (plus launched heartbeats) every
+// 4/5 of the TTL.
+func (a *Agent) publishLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		a.Publish(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Publish reads systemd states once and publishes what changed (or
+// everything when the refresh period has passed).
+func (a *Agent) Publish(ctx context.Context) {
+	a.mu.Lock()
+	names := unitmgr.SortedNames(a.cache)
+	a.mu.Unlock()
+	states, err := a.cfg.Manager.States(ctx, names)
+	if err != nil {
+		a.log.Warn("unable to read unit states", "err", err)
+		return
+	}
+	id := a.cfg.Machine().ID
+	refresh := a.cfg.TTL * 4 / 5
+	if a.cfg.TTL <= 10*time.Second {
+		refresh = a.cfg.TTL / 2
+	}
+	now := time.Now()
+	a.mu.Lock()
+	full := now.Sub(a.lastFull) >= refresh
+	if full {
+		a.lastFull = now
+	}
+	type pub struct {
+		st       fleetregistry.UnitState
+		launched bool
+	}
+	var todo []pub
+	for _, n := range names {
+		s, ok := states[n]
+		if !ok || a.cache[n] == "" {
+			continue
+		}
+		if prev, seen := a.published[n]; seen && prev == s && !full {
+			continue
+		}
+		a.published[n] = s
+		todo = append(todo, pub{st: fleetregistry.UnitState{UnitName: n, LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState,
+			MachineState: fleetregistry.MachineState{ID: id}, UnitHash: a.hashes[n]}, launched: a.cache[n] == fleetregistry.StateLaunched})
+	}
+	a.mu.Unlock()
+	for _, p := range todo {
+		if err := a.cfg.Registry.SaveUnitState(ctx, p.st, a.cfg.TTL); err != nil {
+			a.log.Warn("unable to publish unit state", "unit", p.st.UnitName, "err", err)
+			a.mu.Lock()
+			delete(a.published, p.st.UnitName)
+			a.mu.Unlock()
+		}
+		if full && p.launched {
+			_ = a.cfg.Registry.UnitHeartbeat(ctx, p.st.UnitName, id, a.cfg.TTL)
+		}
+	}
+}
+
+// Purge stops and unloads every unit this agent manages and removes its
+// published states (fleet's behaviour on SIGTERM; opt-in here).
+func (a *Agent) Purge(ctx context.Context) error {
+	files, err := a.cfg.Manager.Units(ctx)
+	if err != nil {
+		return err
+	}
+	var tasks []Task
+	for _, n := range unitmgr.SortedNames(files) {
+		tasks = append(tasks, Task{Type: UnloadUnit, Unit: n, Reason: "fleetd shutting down with purge"})
+	}
+	if len(tasks) > 0 {
+		tasks = append(tasks, Task{Type: ReloadUnitFiles, Reason: "always reload unit files"})
+	}
+	_, err = Execute(ctx, a.cfg.Manager, tasks, a)
+	return err
+}
