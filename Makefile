@@ -35,6 +35,10 @@ bench: build
 bench-fleet: build
 	$(GO) test -run '^$$' -bench SimulatedCluster -benchtime 1x -timeout 30m ./fleet/internal/sim/
 
+# The user's story (DESIGN.md steps 1-6) on a `make up` cluster; needs root + systemd-nspawn.
+e2e: build
+	$(GO) test -count=1 -v -timeout 10m ./tests/e2e/
+
 fuzz:
 	@echo "see docs: make fuzz runs each fuzz target for FUZZTIME (default 30s)"
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

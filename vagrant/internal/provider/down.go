@@ -52,7 +52,11 @@ func (p *Provider) teardown(ctx context.Context, st *State) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			// A clean poweroff takes 0.3–2 s. When all machines go down at
+			// once, the last etcd member has no quorum and its fleetd's
+			// shutdown purge waits on it; nothing of a guest outlives it
+			// (its root is a tmpfs), so after a while it is killed.
+			cctx, cancel := context.WithTimeout(ctx, poweroffGrace)
 			defer cancel()
 			if err := m.Poweroff(cctx); err != nil {
 				mu.Lock()
@@ -94,17 +98,27 @@ func (p *Provider) teardown(ctx context.Context, st *State) error {
 	return errors.Join(errs...)
 }
 
-// healthy reports whether every recorded machine and host service runs.
-func (p *Provider) healthy(st *State) bool {
+// poweroffGrace bounds a machine's clean poweroff during teardown.
+const poweroffGrace = 5 * time.Second
+
+// unhealthy says what of st is not running ("" when every recorded machine
+// and host service runs).
+func (p *Provider) unhealthy(st *State) string {
+	if len(st.Machines) == 0 {
+		return "no machines recorded"
+	}
 	for _, info := range st.Machines {
 		if _, err := nspawn.Attach(info, p.log); err != nil {
-			return false
+			return info.Name + " is not running"
 		}
 	}
 	for _, h := range []*HostProcess{st.HostEtcd, st.Discovery} {
 		if h != nil && !h.Alive() {
-			return false
+			return "the host's " + h.Name + " is not running"
 		}
 	}
-	return len(st.Machines) > 0 && nspawn.LinkExists(st.Bridge)
+	if !nspawn.LinkExists(st.Bridge) {
+		return "bridge " + st.Bridge + " is gone"
+	}
+	return ""
 }

@@ -38,20 +38,31 @@ func (p *Provider) writeEnv(st *State) error {
 
 func (p *Provider) printUsage(st *State) {
 	envPath := filepath.Join(p.opts.StateDir, "cluster.env")
-	fmt.Fprintf(p.out, `
-The cluster:
-`)
+	var eps []string
+	fmt.Fprintf(p.out, "\nThe cluster:\n")
 	for _, m := range st.Machines {
-		fmt.Fprintf(p.out, "  %s  %s\n", m.Name, strings.SplitN(m.Addr, "/", 2)[0])
+		ip := strings.SplitN(m.Addr, "/", 2)[0]
+		eps = append(eps, fmt.Sprintf("http://%s:%d", ip, st.ClientPort))
+		fmt.Fprintf(p.out, "  %s  %s\n", m.Name, ip)
+	}
+	if st.DiscoveryURL != "" {
+		fmt.Fprintf(p.out, "  discovery URL  %s\n", st.DiscoveryURL)
+	}
+	if len(eps) == 0 {
+		return
 	}
 	fmt.Fprintf(p.out, `
-Use it:
-  source %s
-      # sets ETCDCTL_ENDPOINT, FLEETCTL_ENDPOINT, DISCOVERY_URL and the machine addresses
-  bin/etcdctl set /message hi && bin/etcdctl get /message
-  bin/fleetctl list-machines
-  make ssh M=%s      # a shell on a machine (etcdctl and fleetctl on PATH)
+Use it from this host:
+  bin/etcdctl --endpoints %[1]s set /message hi
+  bin/etcdctl --endpoints %[1]s member list
+  bin/fleetctl --driver etcd --endpoint %[1]s list-machines
+or set the environment once (ETCDCTL_ENDPOINT, FLEETCTL_ENDPOINT, FLEETCTL_DRIVER,
+DISCOVERY_URL and the machine addresses):
+  source %[2]s
+  bin/etcdctl get /message && bin/fleetctl list-units
+On a machine (etcdctl, fleetctl on PATH; fleetctl journal/status work there):
+  make ssh M=%[3]s
   make status            # machine states
   make down              # remove machines, bridge, host services and state
-`, rel(p.opts.Root, envPath), st.Machines[0].Name)
+`, strings.Join(eps, ","), rel(p.opts.Root, envPath), st.Machines[0].Name)
 }

@@ -267,7 +267,13 @@ func TestUpFormsEtcdWithOurEtcd(t *testing.T) {
 func discoveryUnsupported(t *testing.T, bin string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-name", "probe", "-data-dir", t.TempDir(), "-discovery", "http://127.0.0.1:1/x")
+	peer := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort(t))
+	client := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort(t))
+	// Free ports only: the probe must not take 2379/2380/4001/7001.
+	cmd := exec.CommandContext(ctx, bin, "--name", "probe", "--data-dir", t.TempDir(),
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--discovery", "http://127.0.0.1:1/x")
 	out, _ := cmd.CombinedOutput()
 	if s := string(out); strings.Contains(s, "not supported") {
 		return strings.TrimSpace(s)

@@ -55,6 +55,25 @@ func (e *stepError) Error() string {
 
 func (e *stepError) Unwrap() error { return e.err }
 
+// brief drops the journal from step errors, for the last line of a failed
+// `up` (the journal was printed once with the FAILED line already).
+func brief(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs []error
+		for _, e := range j.Unwrap() {
+			errs = append(errs, brief(e))
+		}
+		return errors.Join(errs...)
+	}
+	var se *stepError
+	if errors.As(err, &se) && se.journal != "" {
+		short := *se
+		short.journal = ""
+		return fmt.Errorf("%w (journal above)", &short)
+	}
+	return err
+}
+
 // binaries the cluster uses, by name in bin/.
 type binaries struct {
 	dir     string
@@ -91,12 +110,16 @@ func (p *Provider) Up(ctx context.Context) error {
 	if st, err := p.store.Load(); err != nil {
 		return err
 	} else if st != nil {
-		if st.Status == "up" && p.healthy(st) {
+		why := p.unhealthy(st)
+		if st.Status == "up" && why == "" {
 			p.say("corekit", "cluster is already up (%d machines); `make down` first to rebuild it", len(st.Machines))
 			p.printUsage(st)
 			return nil
 		}
-		p.say("corekit", "found a previous cluster that is not fully running; tearing it down first")
+		if why == "" {
+			why = "its last `up` did not finish"
+		}
+		p.say("corekit", "found a previous cluster that is not fully running (%s); tearing it down first", why)
 		if err := p.teardown(ctx, st); err != nil {
 			return err
 		}
@@ -112,9 +135,9 @@ func (p *Provider) Up(ctx context.Context) error {
 		_ = p.store.Save(st)
 		fmt.Fprintf(p.out, "==> corekit: FAILED: %v\n==> corekit: tearing down what this run started\n", err)
 		if terr := p.teardown(context.WithoutCancel(ctx), st); terr != nil {
-			return errors.Join(err, fmt.Errorf("teardown: %w", terr))
+			return errors.Join(brief(err), fmt.Errorf("teardown: %w", terr))
 		}
-		return err
+		return brief(err)
 	}
 	st.Status = "up"
 	if err := p.store.Save(st); err != nil {
@@ -355,8 +378,99 @@ func (p *Provider) up(ctx context.Context, st *State) error {
 		if err := parallel(machines, func(m *nspawn.Machine) error { return p.waitActive(ctx, m, "fleet.service") }); err != nil {
 			return err
 		}
+		if st.EtcdUnit != "" {
+			if err := p.waitFleetMachines(ctx, machines, st.ClientPort); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// fleetMachinesKey is where every fleetd announces itself (fleet's default
+// etcd_key_prefix).
+const fleetMachinesKey = "/_coreos.com/fleet/machines"
+
+// waitFleetMachines waits until every machine's fleetd has registered in the
+// store, which is what `fleetctl list-machines` lists.
+func (p *Provider) waitFleetMachines(ctx context.Context, machines []*nspawn.Machine, port int) error {
+	wctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 3 * time.Second}
+	base := fmt.Sprintf("http://%s:%d", machines[0].Addr().Addr(), port)
+	var last error
+	for {
+		n, err := countFleetMachines(wctx, client, base)
+		if err == nil && n >= len(machines) {
+			p.say("corekit", "fleet: %d machines registered", n)
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%d of %d machines registered", n, len(machines))
+		}
+		last = err
+		if err := sleep(wctx, 300*time.Millisecond); err != nil {
+			// Name a machine whose fleetd has not registered.
+			who := machines[0]
+			if ips, err := fleetMachineIPs(context.WithoutCancel(ctx), client, base); err == nil {
+				for _, m := range machines {
+					if !ips[m.Addr().Addr().String()] {
+						who = m
+						break
+					}
+				}
+			}
+			return &stepError{who: who.Hostname(), step: "fleet machines", err: fmt.Errorf("after %s: %w", p.opts.Timeout, last),
+				journal: who.JournalTail(context.WithoutCancel(ctx), "fleet.service", 25)}
+		}
+	}
+}
+
+func countFleetMachines(ctx context.Context, c *http.Client, base string) (int, error) {
+	ips, err := fleetMachineIPs(ctx, c, base)
+	return len(ips), err
+}
+
+// fleetMachineIPs returns the PublicIP of every registered fleet machine.
+func fleetMachineIPs(ctx context.Context, c *http.Client, base string) (map[string]bool, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v2/keys"+fleetMachinesKey+"?recursive=true&quorum=true", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return map[string]bool{}, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", fleetMachinesKey, resp.Status)
+	}
+	var v struct {
+		Node struct {
+			Nodes []struct {
+				Nodes []struct {
+					Key   string `json:"key"`
+					Value string `json:"value"`
+				} `json:"nodes"`
+			} `json:"nodes"`
+		} `json:"node"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
+		return nil, err
+	}
+	ips := map[string]bool{}
+	for _, m := range v.Node.Nodes {
+		for _, f := range m.Nodes {
+			if !strings.HasSuffix(f.Key, "/object") {
+				continue
+			}
+			var obj struct{ PublicIP string }
+			if json.Unmarshal([]byte(f.Value), &obj) == nil && obj.PublicIP != "" {
+				ips[obj.PublicIP] = true
+			}
+		}
+	}
+	return ips, nil
 }
 
 func missingEffect(bin string) string {
@@ -482,8 +596,13 @@ func (p *Provider) waitMembers(ctx context.Context, machines []*nspawn.Machine, 
 	for {
 		n, err := countMembers(wctx, client, base)
 		if err == nil && n >= len(machines) {
-			p.say("corekit", "etcd formed: %d members (asked %s)", n, base)
-			return nil
+			// Members are listed as soon as the cluster is configured; it
+			// serves only once a leader is elected: wait for a quorum read.
+			if err = quorumRead(wctx, client, base); err == nil {
+				p.say("corekit", "etcd formed: %d members and a leader (asked %s)", n, base)
+				return nil
+			}
+			err = fmt.Errorf("%d members, no leader yet: %w", n, err)
 		}
 		if err != nil {
 			lastErr = err
@@ -505,6 +624,23 @@ func (p *Provider) waitMembers(ctx context.Context, machines []*nspawn.Machine, 
 				journal: machines[0].JournalTail(context.WithoutCancel(ctx), unit, 25)}
 		}
 	}
+}
+
+// quorumRead does a linearizable read of the v2 key space, which only a
+// cluster with a leader answers. An etcd that serves no v2 API (404) passes:
+// there the member list is all we can check.
+func quorumRead(ctx context.Context, c *http.Client, base string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v2/keys/?quorum=true", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound && !strings.Contains(string(b), `"errorCode"`) {
+		return nil
+	}
+	return fmt.Errorf("GET %s/v2/keys/?quorum=true: %s %s", base, resp.Status, strings.TrimSpace(string(b)))
 }
 
 // countMembers asks an etcd member for the member list: v2 /v2/members,

@@ -1,0 +1,160 @@
+package etcdserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/corekit/corekit/etcd/internal/fsm"
+	"github.com/corekit/corekit/etcd/internal/membership"
+	"github.com/corekit/corekit/etcd/internal/raftnode"
+	"github.com/corekit/corekit/internal/v2api"
+)
+
+// proposePath is the peer endpoint through which followers hand proposals
+// to the leader (etcd 2 followers forward raft proposals to the leader
+// inside raft messages; hashicorp/raft only accepts Apply on the leader).
+const proposePath = "/corekit/propose"
+
+// maxProposal bounds a forwarded command (values are at most a few MiB).
+const maxProposal = 64 << 20
+
+// forwardResult is the proposePath response body.
+type forwardResult struct {
+	Event      *v2api.Event `json:"event,omitempty"`
+	Err        *v2api.Error `json:"error,omitempty"`
+	Failure    string       `json:"failure,omitempty"` // non-domain error text
+	NotLeader  bool         `json:"notLeader,omitempty"`
+	StoreIndex uint64       `json:"storeIndex"`
+	RaftIndex  uint64       `json:"raftIndex"`
+	RaftTerm   uint64       `json:"raftTerm"`
+}
+
+// PeerHandler serves the peer port's HTTP side: /members (the full member
+// list, for joining members and proxies), /version, and the proposal
+// endpoint followers use to forward writes to the leader.
+func (s *EtcdServer) PeerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", "GET")
+			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Etcd-Cluster-ID", membership.IDString(s.clusterID))
+		_ = json.NewEncoder(w).Encode(s.Members())
+	})
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"etcdserver":%q,"etcdcluster":%q}`, ServerVersion, ClusterVersion)
+	})
+	mux.HandleFunc("POST "+proposePath, s.serveProposal)
+	return mux
+}
+
+func (s *EtcdServer) serveProposal(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Etcd-Cluster-ID") != membership.IDString(s.clusterID) {
+		http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxProposal))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var out forwardResult
+	if !s.node.IsLeader() {
+		out.NotLeader = true
+	} else {
+		res, idx, err := s.node.Apply(r.Context(), b)
+		switch {
+		case errors.Is(err, raftnode.ErrNotLeader):
+			out.NotLeader = true // not appended: the follower may retry
+		case errors.Is(err, raftnode.ErrLeadershipLost):
+			out.Failure = ErrTimeoutLeaderFail.Error()
+		case err != nil:
+			out.Failure = err.Error()
+		default:
+			if fr, ok := res.(*fsm.Result); ok && fr != nil {
+				out.Event, out.StoreIndex = fr.Event, fr.StoreIndex
+				var ve *v2api.Error
+				if errors.As(fr.Err, &ve) {
+					out.Err = ve
+				} else if fr.Err != nil {
+					out.Failure = fr.Err.Error()
+				}
+			}
+			out.RaftIndex, out.RaftTerm = idx, s.node.Raft.CurrentTerm()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(&out)
+}
+
+// errRetry means the proposal reached a member that is no longer leader.
+var errRetry = errors.New("etcdserver: leader changed, retrying")
+
+// forward sends an encoded command to the leader at addr (host:port of its
+// peer URL), then waits until this member applied it too, so a local read
+// after the write sees it (as in etcd, where the write completes on the
+// member that received it).
+func (s *EtcdServer) forward(ctx context.Context, addr string, cmd []byte) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+proposePath, bytes.NewReader(cmd))
+	if err != nil {
+		return Response{}, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("X-Etcd-Cluster-ID", membership.IDString(s.clusterID))
+	resp, err := s.peerClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Response{}, s.ctxErr(ctx)
+		}
+		// Only a failed dial proves the leader never saw the proposal;
+		// after that the outcome is unknown and a retry could apply it twice.
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return Response{}, fmt.Errorf("%w: %v", errRetry, err)
+		}
+		return Response{}, ErrTimeoutConnectionLost
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return Response{}, fmt.Errorf("etcdserver: leader refused proposal: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var out forwardResult
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return Response{}, fmt.Errorf("etcdserver: bad proposal response from leader: %w", err)
+	}
+	switch {
+	case out.NotLeader:
+		return Response{}, errRetry
+	case out.Failure == ErrTimeoutLeaderFail.Error():
+		return Response{}, ErrTimeoutLeaderFail
+	case out.Failure != "":
+		return Response{}, errors.New(out.Failure)
+	}
+	if err := s.fsm.WaitApplied(ctx, out.RaftIndex); err != nil {
+		return Response{}, s.ctxErr(ctx)
+	}
+	if out.Err != nil {
+		return Response{}, out.Err
+	}
+	return Response{Event: out.Event, EtcdIndex: out.StoreIndex, RaftIndex: out.RaftIndex, RaftTerm: out.RaftTerm}, nil
+}
+
+func newPeerClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       time.Minute,
+		ResponseHeaderTimeout: 0,
+	}}
+}
