@@ -214,22 +214,30 @@ func (s *Server) PID() int {
 	return s.cmd.Process.Pid
 }
 
-// WaitReady polls url/v2/keys until it answers 200 or the timeout passes.
+// WaitReady polls url until /v2/keys answers 200 and /v2/members/leader names
+// a leader (a member may serve reads before its first election ends), or the
+// timeout passes.
 func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v2/keys/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		last = nil
+		for _, path := range []string{"/v2/keys/", "/v2/members/leader"} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				last = err
+				break
 			}
-			last = fmt.Errorf("status %d", resp.StatusCode)
-		} else {
-			last = err
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				last = fmt.Errorf("%s: status %d", path, resp.StatusCode)
+				break
+			}
+		}
+		if last == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
