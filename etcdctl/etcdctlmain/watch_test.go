@@ -102,6 +102,9 @@ func TestExecWatch(t *testing.T) {
 		defer cancel()
 		file := filepath.Join(t.TempDir(), "events")
 		script := `echo "$ETCD_WATCH_MODIFIED_INDEX $ETCD_WATCH_ACTION $ETCD_WATCH_KEY [$ETCD_WATCH_VALUE]" >> ` + file
+		// a write first, so that base is never 0: --after-index 0 means
+		// "from now" in etcdctl, and a fresh store of ours starts at 0.
+		ctl(t, s, "set", "/ew-seed", "x")
 		base := newNormalizer(t, s).base
 		// these happen before the watcher starts; --after-index replays them
 		ctl(t, s, "set", "/ew/a", "one")

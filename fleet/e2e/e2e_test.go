@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,9 +188,12 @@ func TestFleetOnRealSystemd(t *testing.T) {
 		return len(sts) == 1 && sts[0].SystemdActiveState != "active", fmt.Sprint(sts)
 	})
 
-	// Restarting fleetd does not stop its units.
+	// Restarting fleetd does not stop its units, and its presence is taken
+	// over by the new fleetd, never withdrawn.
 	core2 := c.Machine("core-02")
+	core2ID := idOf(byID, core2)
 	before := core2.MustRun(ctx, "systemctl", "show", "-p", "MainPID", "pinned.service")
+	from := storeIndex(ctx, t, reg)
 	core2.MustRun(ctx, "systemctl", "restart", "fleet.service")
 	time.Sleep(2 * time.Second) // let the new fleetd run a reconcile pass
 	if s := isActive(core2, "pinned.service"); s != "active" {
@@ -198,6 +202,37 @@ func TestFleetOnRealSystemd(t *testing.T) {
 	if after := core2.MustRun(ctx, "systemctl", "show", "-p", "MainPID", "pinned.service"); after != before {
 		t.Fatalf("pinned.service was restarted: %s → %s", before, after)
 	}
+	if acts := presenceActions(ctx, t, reg, core2ID, from, storeIndex(ctx, t, reg)); slices.Contains(acts, "delete") || slices.Contains(acts, "expire") {
+		t.Fatalf("a plain fleetd restart withdrew the presence: %v", acts)
+	}
+
+	// purge_on_shutdown: stopping fleetd stops and unloads its units (the
+	// D-Bus connection must survive SIGTERM for that).
+	core2.MustWriteFile("/etc/systemd/system/fleet.service.d/purge.conf", []byte("[Service]\nEnvironment=FLEET_PURGE_ON_SHUTDOWN=true\n"), 0o644)
+	core2.MustRun(ctx, "systemctl", "daemon-reload")
+	core2.MustRun(ctx, "systemctl", "restart", "fleet.service")
+	pid := strings.TrimSpace(core2.MustRun(ctx, "systemctl", "show", "-p", "MainPID", "--value", "fleet.service"))
+	waitFor(t, "fleetd "+pid+" registered", 15*time.Second, func() (bool, string) {
+		j := core2.Run(ctx, "journalctl", "_PID="+pid, "--no-pager", "-o", "cat").Stdout
+		return strings.Contains(j, "machine registered") && isActive(core2, "pinned.service") == "active", j
+	})
+	core2.MustRun(ctx, "systemctl", "stop", "fleet.service")
+	if j := core2.Run(ctx, "journalctl", "-u", "fleet.service", "--no-pager", "-o", "cat").Stdout; strings.Contains(j, "purge failed") {
+		t.Fatalf("purge failed:\n%s", j)
+	}
+	if s := isActive(core2, "pinned.service"); s == "active" {
+		t.Fatalf("pinned.service is %s after fleetd stopped with purge_on_shutdown", s)
+	}
+	if r := core2.Run(ctx, "test", "-e", "/run/fleet/units/pinned.service"); r.Err == nil {
+		t.Fatal("/run/fleet/units/pinned.service still there after the purge")
+	}
+	core2.MustRun(ctx, "rm", "/etc/systemd/system/fleet.service.d/purge.conf")
+	core2.MustRun(ctx, "systemctl", "daemon-reload")
+	core2.MustRun(ctx, "systemctl", "start", "fleet.service")
+	waitFor(t, "pinned.service launched again on core-02", 30*time.Second, func() (bool, string) {
+		s := isActive(core2, "pinned.service")
+		return launchedOn("pinned.service") == core2ID && s == "active", s
+	})
 
 	// Kill the engine leader's fleetd: another machine takes the lease.
 	var lease *fleetregistry.Lease
@@ -224,8 +259,18 @@ func TestFleetOnRealSystemd(t *testing.T) {
 		cl = api(c.Machines[1])
 	}
 	start := time.Now()
+	from = storeIndex(ctx, t, reg)
 	if err := victim.Poweroff(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Without purge_on_shutdown, fleetd saw systemd "stopping" and released
+	// the presence itself (a delete), rather than letting it expire.
+	waitFor(t, "victim's presence gone", 30*time.Second, func() (bool, string) {
+		ms, err := reg.Machines(ctx)
+		return err == nil && len(ms) == 2, fmt.Sprint(len(ms), err)
+	})
+	if acts := presenceActions(ctx, t, reg, helloOn, from, storeIndex(ctx, t, reg)); !slices.Contains(acts, "delete") || slices.Contains(acts, "expire") {
+		t.Fatalf("presence of the powered-off machine was not released by fleetd: %v", acts)
 	}
 	var newOn string
 	waitFor(t, "hello rescheduled after poweroff", agentTTL+interval+20*time.Second, func() (bool, string) {
@@ -233,4 +278,49 @@ func TestFleetOnRealSystemd(t *testing.T) {
 		return newOn != "" && newOn != helloOn && isActive(byID[newOn], "hello.service") == "active", newOn
 	})
 	t.Logf("hello.service moved from %s to %s %s after poweroff", victim.Hostname(), byID[newOn].Hostname(), time.Since(start).Round(time.Millisecond))
+}
+
+func idOf(byID map[string]*testbed.Machine, m *testbed.Machine) string {
+	for id, x := range byID {
+		if x == m {
+			return id
+		}
+	}
+	return ""
+}
+
+// storeIndex is the store's current index.
+func storeIndex(ctx context.Context, t *testing.T, reg *fleetregistry.Registry) uint64 {
+	t.Helper()
+	_, idx, err := reg.KV().Get(ctx, reg.Prefix()+"/machines", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+// presenceActions lists the actions on machine id's presence key between
+// the store indexes from (exclusive) and until (inclusive).
+func presenceActions(ctx context.Context, t *testing.T, reg *fleetregistry.Registry, id string, from, until uint64) []string {
+	t.Helper()
+	var out []string
+	key := reg.Prefix() + "/machines/" + id + "/object"
+	// A write of our own ends the walk through the history.
+	mark, err := reg.KV().Set(ctx, reg.Prefix()+"/e2e-mark", "x", fleetregistry.SetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for from < mark.ModifiedIndex {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ev, err := reg.KV().Watch(wctx, reg.Prefix(), from)
+		cancel()
+		if err != nil {
+			t.Fatalf("watch %s after %d: %v", reg.Prefix(), from, err)
+		}
+		if ev.Key == key && ev.Index <= until {
+			out = append(out, ev.Action)
+		}
+		from = ev.Index
+	}
+	return out
 }

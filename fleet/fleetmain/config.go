@@ -46,6 +46,11 @@ type Config struct {
 	APIListen       string // optional TCP address of the API
 	PurgeOnShutdown bool   // fleet's SIGTERM behaviour: stop and unload every unit
 	MachineIDFile   string // where the machine ID is read (/etc/machine-id)
+	// ShutdownTimeout bounds the work after SIGTERM (DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+	// UnitManager is "systemd" (default) or "memory": a simulated systemd
+	// in process, for tests that run fleetd without systemd (hidden option).
+	UnitManager string
 }
 
 // DefaultConfig returns fleet's defaults.
@@ -60,6 +65,8 @@ func DefaultConfig() Config {
 		TokenLimit:              fleetapi.DefaultTokenLimit,
 		APISocket:               "/var/run/fleet.sock",
 		MachineIDFile:           "/etc/machine-id",
+		ShutdownTimeout:         DefaultShutdownTimeout,
+		UnitManager:             "systemd",
 	}
 }
 
@@ -120,6 +127,15 @@ func options() []option {
 		{"api_listen", str(func(c *Config) *string { return &c.APIListen })},
 		{"purge_on_shutdown", func(c *Config, v string) (err error) { c.PurgeOnShutdown, err = boolean(v); return }},
 		{"machine_id_file", str(func(c *Config) *string { return &c.MachineIDFile })},
+		{"unit_manager", func(c *Config, v string) error {
+			switch v = strings.TrimSpace(v); v {
+			case "systemd", "memory":
+				c.UnitManager = v
+				return nil
+			}
+			return fmt.Errorf("expected systemd or memory, got %q", v)
+		}},
+		{"shutdown_timeout", func(c *Config, v string) (err error) { c.ShutdownTimeout, err = seconds(v); return }},
 	}
 }
 

@@ -56,3 +56,19 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Error("bad agent_ttl accepted")
 	}
 }
+
+func TestConfigUnitManagerAndShutdownTimeout(t *testing.T) {
+	cfg, _, _, err := LoadConfig(nil, []string{"FLEET_UNIT_MANAGER=memory", "FLEET_SHUTDOWN_TIMEOUT=2.5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.UnitManager != "memory" || cfg.ShutdownTimeout != 2500*time.Millisecond {
+		t.Errorf("unit_manager=%q shutdown_timeout=%v", cfg.UnitManager, cfg.ShutdownTimeout)
+	}
+	if def := DefaultConfig(); def.UnitManager != "systemd" || def.ShutdownTimeout != DefaultShutdownTimeout {
+		t.Errorf("defaults: %q %v", def.UnitManager, def.ShutdownTimeout)
+	}
+	if _, _, _, err := LoadConfig([]string{"--unit_manager", "docker"}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "expected systemd or memory") {
+		t.Errorf("bad unit_manager: %v", err)
+	}
+}

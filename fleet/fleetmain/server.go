@@ -75,6 +75,10 @@ func NewServer(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 		}
 		s.reg = fleetregistry.NewEtcd(c, cfg.EtcdKeyPrefix)
 	}
+	if s.mgr == nil && cfg.UnitManager == "memory" {
+		s.log.Warn("unit_manager=memory: units are simulated, nothing runs in systemd")
+		s.mgr = unitmgr.NewMemory()
+	}
 	if s.mgr == nil {
 		sd, err := unitmgr.NewSystemd(ctx, cfg.UnitsDirectory)
 		if err != nil {
@@ -149,18 +153,63 @@ func (s *Server) Run(ctx context.Context) error {
 		run(s.Engine.Run)
 	}
 	<-ctx.Done()
-	cancel()
-	cw.Wait()
-	if s.cfg.PurgeOnShutdown {
-		pctx, pcancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer pcancel()
-		if err := s.Agent.Purge(pctx); err != nil {
-			s.log.Error("purge failed", "err", err)
-		}
-		_ = s.reg.RemoveMachine(pctx, s.id, s.owner)
-	}
+	s.shutdown(cancel, &cw)
 	s.log.Info("fleetd stopped")
 	return nil
+}
+
+// DefaultShutdownTimeout bounds what fleetd does after SIGTERM (fleet
+// panicked when stopping took longer than 60 s).
+const DefaultShutdownTimeout = 60 * time.Second
+
+// shutdown stops the components and then, within the shutdown timeout:
+// with purge_on_shutdown stops and unloads every unit (fleet's behaviour);
+// else, if systemd reports the machine is shutting down, releases this
+// machine's presence and unit states so the engine reschedules its units
+// at once. A plain stop or restart of fleetd leaves units and presence
+// alone (the restarted fleetd takes its presence over at once).
+func (s *Server) shutdown(cancel context.CancelFunc, cw *sync.WaitGroup) {
+	timeout := s.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), timeout)
+	defer scancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Ask systemd first: during a shutdown the bus may go away soon.
+		stopping := false
+		if st, ok := s.mgr.(unitmgr.SystemStater); ok && !s.cfg.PurgeOnShutdown {
+			state, err := st.SystemState(sctx)
+			if err != nil {
+				s.log.Warn("unable to read systemd's system state", "err", err)
+			}
+			stopping = state == unitmgr.SystemStopping
+		}
+		cancel()
+		cw.Wait()
+		switch {
+		case s.cfg.PurgeOnShutdown:
+			if err := s.Agent.Purge(sctx); err != nil {
+				s.log.Error("purge failed", "err", err)
+			}
+			if err := s.reg.RemoveMachine(sctx, s.id, s.owner); err != nil {
+				s.log.Error("unable to remove machine presence", "err", err)
+			}
+		case stopping:
+			s.log.Info("system is shutting down: releasing this machine's presence and unit states")
+			if err := s.reg.RemoveMachine(sctx, s.id, s.owner); err != nil {
+				s.log.Error("unable to remove machine presence", "err", err)
+			}
+			s.Agent.Release(sctx)
+		}
+	}()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		s.log.Error("shutdown did not finish in time; exiting anyway", "timeout", timeout)
+	}
 }
 
 // register announces the machine, retrying with backoff (1 s → 60 s).

@@ -64,6 +64,8 @@ type harness struct {
 	transcript   bytes.Buffer
 	// replace rewrites run-specific strings (ports, paths) in transcripts
 	replace []string
+	// attempt overrides the factory's wait attempt (200 ms)
+	attempt time.Duration
 }
 
 func newHarness(t *testing.T, s *etcdtest.Server, prefix string) *harness {
@@ -87,6 +89,9 @@ func (h *harness) factory(stdin string, out, errb *bytes.Buffer) *command.Factor
 	f.Now = func() time.Time { return time.Date(2015, 1, 10, 8, 58, 7, 0, time.UTC) }
 	f.Poll = 20 * time.Millisecond
 	f.Attempt = 200 * time.Millisecond
+	if h.attempt > 0 {
+		f.Attempt = h.attempt
+	}
 	f.LocalMachineID = func() string { return h.localMachine }
 	return f
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,10 +46,11 @@ type Server struct {
 	Binary    string
 	Args      []string
 
-	t   testing.TB
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	log *os.File
+	t         testing.TB
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	log       *os.File
+	restarted bool
 }
 
 var (
@@ -146,6 +148,16 @@ func (s *Server) start() {
 	if err := WaitReady(context.Background(), s.ClientURL, 20*time.Second); err != nil {
 		s.t.Fatalf("etcdtest: %s not ready: %v\nlog:\n%s", s.Kind, err, s.Log())
 	}
+	if s.Kind == Reference && !s.restarted {
+		// etcd 3.4 writes three internal entries into its v2 store after
+		// it starts serving (member raft attributes, member attributes,
+		// cluster version). Hand the server over only once they are in,
+		// so that tests see a quiet store whose index does not move
+		// under them.
+		if err := waitIndexAtLeast(context.Background(), s.ClientURL, 3, 20*time.Second); err != nil {
+			s.t.Fatalf("etcdtest: %s: %v\nlog:\n%s", s.Kind, err, s.Log())
+		}
+	}
 }
 
 // cleanEnv drops ETCD_* and ETCDCTL_* variables so the host cannot configure
@@ -201,6 +213,7 @@ func (s *Server) Kill() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
+	s.restarted = true
 	s.start()
 }
 
@@ -243,6 +256,28 @@ func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitIndexAtLeast polls url/v2/keys until X-Etcd-Index reaches min.
+func waitIndexAtLeast(ctx context.Context, url string, min uint64, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var idx uint64
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v2/keys/", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			idx, _ = strconv.ParseUint(resp.Header.Get("X-Etcd-Index"), 10, 64)
+			if idx >= min {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store index stayed at %d, want >= %d: %w", idx, min, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -30,6 +30,10 @@ type Unit struct {
 	DesiredState string        `json:"desiredState,omitempty"`
 	CurrentState string        `json:"currentState,omitempty"`
 	MachineID    string        `json:"machineID,omitempty"`
+	// Reason is why the engine cannot schedule the unit (an addition of
+	// ours to API v1; absent when the unit is scheduled, inactive, or the
+	// fleetd is one that does not publish reasons).
+	Reason string `json:"reason,omitempty"`
 }
 
 // File returns the unit file described by the options.

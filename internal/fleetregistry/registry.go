@@ -195,6 +195,8 @@ func (r *Registry) unitFromNode(ctx context.Context, dir *v2api.Node) (*Unit, er
 			u.TargetMachine = c.StringValue()
 		case "job-state":
 			u.JobState = c.StringValue()
+		case "reason":
+			u.Reason = c.StringValue()
 		}
 	}
 	if obj == nil {
@@ -285,6 +287,23 @@ func (r *Registry) UnscheduleUnit(ctx context.Context, name, machineID string) e
 	}
 	if err != nil {
 		return fmt.Errorf("unschedule %s from %s: %w", name, machineID, err)
+	}
+	return nil
+}
+
+// SetUnitReason publishes why the engine cannot schedule a unit
+// (job/<unit>/reason; fleet 1.0 only logged it and ignores the key).
+// Reason "" removes it.
+func (r *Registry) SetUnitReason(ctx context.Context, name, reason string) error {
+	k := r.key("job", name, "reason")
+	if reason == "" {
+		if err := r.kv.Delete(ctx, k, DeleteOptions{}); err != nil && !IsNotFound(err) {
+			return fmt.Errorf("clear reason of %s: %w", name, err)
+		}
+		return nil
+	}
+	if _, err := r.kv.Set(ctx, k, reason, SetOptions{}); err != nil {
+		return fmt.Errorf("set reason of %s: %w", name, err)
 	}
 	return nil
 }

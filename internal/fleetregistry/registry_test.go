@@ -397,3 +397,34 @@ func TestKVTreeShape(t *testing.T) {
 		}
 	})
 }
+
+// The engine's reason lives at job/<unit>/reason, is read with the unit and
+// goes away when cleared or when the unit is destroyed.
+func TestUnitReason(t *testing.T) {
+	forEach(t, func(t *testing.T, e env) {
+		ctx := t.Context()
+		r := e.reg
+		if err := r.CreateUnit(ctx, &Unit{Name: "a.service", File: mustUnit(t, "[Service]\nExecStart=/bin/true\n"), TargetState: StateLaunched}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetUnitReason(ctx, "a.service", "zero agents available"); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := e.raw.Get(ctx, DefaultPrefix+"job/a.service/reason", false)
+		if err != nil || n.StringValue() != "zero agents available" {
+			t.Fatalf("job/a.service/reason = %+v %v", n, err)
+		}
+		if u, err := r.Unit(ctx, "a.service"); err != nil || u.Reason != "zero agents available" {
+			t.Fatalf("Unit = %+v %v", u, err)
+		}
+		if err := r.SetUnitReason(ctx, "a.service", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetUnitReason(ctx, "a.service", ""); err != nil {
+			t.Fatalf("clearing an absent reason: %v", err)
+		}
+		if u, err := r.Unit(ctx, "a.service"); err != nil || u.Reason != "" {
+			t.Fatalf("after clearing: %+v %v", u, err)
+		}
+	})
+}

@@ -55,6 +55,9 @@ type Unit struct {
 	TargetMachine string
 	// JobState is the machine that last heartbeated it as launched.
 	JobState string
+	// Reason is why the engine could not schedule the unit (job/<unit>/reason,
+	// an extension of ours; "" when scheduled or not yet looked at).
+	Reason string
 }
 
 // Requirements returns the unit's [X-Fleet] options.

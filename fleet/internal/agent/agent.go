@@ -21,8 +21,13 @@ type Config struct {
 	TTL time.Duration
 	// ReconcileInterval is the timer between passes (fleet: 5 s).
 	ReconcileInterval time.Duration
-	// PollInterval is how often systemd states are read (fleet: 1 s).
+	// PollInterval is how often systemd states are read when the manager
+	// cannot report changes (fleet: 1 s, always).
 	PollInterval time.Duration
+	// SafetyPollInterval is how often states are read anyway when the
+	// manager reports changes (unitmgr.Watcher; default 10 s): a net for
+	// missed signals.
+	SafetyPollInterval time.Duration
 	// DisableWatches turns off the registry watch (timer only).
 	DisableWatches bool
 	// MinWatchGap is the least time between two passes triggered by the
@@ -44,6 +49,9 @@ type Agent struct {
 	published map[string]unitmgr.State
 	globals   map[string]bool // global units seen in the last pass
 	lastFull  time.Time
+	// changed wakes the publisher: systemd reported a change, or a
+	// reconcile pass acted on units.
+	changed chan struct{}
 }
 
 // New returns an Agent; call Run.
@@ -54,6 +62,9 @@ func New(cfg Config) *Agent {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.SafetyPollInterval == 0 {
+		cfg.SafetyPollInterval = 10 * time.Second
+	}
 	if cfg.MinWatchGap == 0 {
 		cfg.MinWatchGap = 250 * time.Millisecond
 	}
@@ -61,7 +72,7 @@ func New(cfg Config) *Agent {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), cache: map[string]fleetregistry.TargetState{},
-		hashes: map[string]string{}, published: map[string]unitmgr.State{}, globals: map[string]bool{}}
+		hashes: map[string]string{}, published: map[string]unitmgr.State{}, globals: map[string]bool{}, changed: make(chan struct{}, 1)}
 }
 
 // Init rebuilds the agent's view from systemd: every unit file already in
@@ -158,7 +169,7 @@ func (a *Agent) relevant(ch fleetregistry.UnitChange) bool {
 	global := a.globals[ch.Unit]
 	a.mu.Unlock()
 	switch {
-	case ch.Field == "job-state":
+	case ch.Field == "job-state" || ch.Field == "reason":
 		return false
 	case ch.Field == "target":
 		return ch.Value == id || ch.PrevValue == id || mine
@@ -216,6 +227,9 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	a.mu.Unlock()
 	tasks := Plan(desired, current)
 	n, err := Execute(ctx, a.cfg.Manager, tasks, a)
+	if n > 0 {
+		a.wakePublisher() // e.g. a freshly loaded unit, which systemd may not signal
+	}
 	for _, t := range tasks[:n] {
 		a.log.Info("AgentReconciler completed task", "type", t.Type, "job", t.Unit, "reason", t.Reason)
 	}
@@ -250,11 +264,33 @@ func (a *Agent) Done(ctx context.Context, t Task) {
 	}
 }
 
-// publishLoop polls systemd for the states of this agent's units, pushes
-// changes at once and everything (plus launched heartbeats) every
-// 4/5 of the TTL.
+// publishLoop publishes the states of this agent's units: on every change
+// systemd reports (unitmgr.Watcher) and on a slow safety poll, or, when the
+// manager cannot report changes, on a poll every PollInterval; changes are
+// pushed at once and everything (plus launched heartbeats) every 4/5 of the
+// TTL.
 func (a *Agent) publishLoop(ctx context.Context) {
-	t := time.NewTicker(a.cfg.PollInterval)
+	every := a.cfg.PollInterval
+	if w, ok := a.cfg.Manager.(unitmgr.Watcher); ok {
+		stop, err := w.WatchStates(ctx, func(unit string) {
+			if unit != "" {
+				a.mu.Lock()
+				_, mine := a.cache[unit]
+				a.mu.Unlock()
+				if !mine {
+					return
+				}
+			}
+			a.wakePublisher()
+		})
+		if err != nil {
+			a.log.Warn("unable to watch unit states; polling", "err", err, "every", every)
+		} else {
+			defer stop()
+			every = min(a.cfg.SafetyPollInterval, a.refresh())
+		}
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		a.Publish(ctx)
@@ -262,8 +298,25 @@ func (a *Agent) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.changed:
 		}
 	}
+}
+
+func (a *Agent) wakePublisher() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+// refresh is how often every state is re-published (fleet: 4/5 of the TTL,
+// half of it for TTLs up to 10 s).
+func (a *Agent) refresh() time.Duration {
+	if a.cfg.TTL <= 10*time.Second {
+		return a.cfg.TTL / 2
+	}
+	return a.cfg.TTL * 4 / 5
 }
 
 // Publish reads systemd states once and publishes what changed (or
@@ -278,10 +331,7 @@ func (a *Agent) Publish(ctx context.Context) {
 		return
 	}
 	id := a.cfg.Machine().ID
-	refresh := a.cfg.TTL * 4 / 5
-	if a.cfg.TTL <= 10*time.Second {
-		refresh = a.cfg.TTL / 2
-	}
+	refresh := a.refresh()
 	now := time.Now()
 	a.mu.Lock()
 	full := now.Sub(a.lastFull) >= refresh
@@ -335,4 +385,24 @@ func (a *Agent) Purge(ctx context.Context) error {
 	}
 	_, err = Execute(ctx, a.cfg.Manager, tasks, a)
 	return err
+}
+
+// Release withdraws what this agent published for its units (launched
+// heartbeats and unit states) without touching the units, so the cluster
+// stops counting on this machine at once. fleetd calls it when the machine
+// shuts down.
+func (a *Agent) Release(ctx context.Context) {
+	id := a.cfg.Machine().ID
+	a.mu.Lock()
+	names := unitmgr.SortedNames(a.cache)
+	a.published = map[string]unitmgr.State{}
+	a.mu.Unlock()
+	for _, n := range names {
+		if err := a.cfg.Registry.ClearUnitHeartbeat(ctx, n, id); err != nil {
+			a.log.Warn("unable to clear unit heartbeat", "unit", n, "err", err)
+		}
+		if err := a.cfg.Registry.RemoveUnitState(ctx, n, id); err != nil {
+			a.log.Warn("unable to remove unit state", "unit", n, "err", err)
+		}
+	}
 }

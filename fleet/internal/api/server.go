@@ -190,6 +190,9 @@ func toAPIUnit(u *fleetregistry.Unit, hasState func(string, string) bool) *fleet
 	if !u.IsGlobal() {
 		au.CurrentState = string(u.CurrentState(hasState))
 		au.MachineID = u.TargetMachine
+		if u.TargetMachine == "" && u.TargetState != fleetregistry.StateInactive {
+			au.Reason = u.Reason // a stale reason of a placed unit is not shown
+		}
 	}
 	return au
 }

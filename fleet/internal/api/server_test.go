@@ -185,3 +185,30 @@ func TestNotReady(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 }
+
+// The engine's reason for an unschedulable unit is an additive field of the
+// unit entity; it is not shown once the unit is placed.
+func TestUnitReason(t *testing.T) {
+	srv, reg := newServer(t, 0)
+	ctx := context.Background()
+	f, _ := unitfile.Parse("[Service]\nExecStart=/bin/true\n")
+	if err := reg.CreateUnit(ctx, &fleetregistry.Unit{Name: "a.service", File: f, TargetState: fleetregistry.StateLaunched}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.SetUnitReason(ctx, "a.service", "zero agents available"); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"a.service","options":[{"section":"Service","name":"ExecStart","value":"/bin/true"}],"desiredState":"launched","currentState":"inactive","reason":"zero agents available"}`
+	if code, body := do(t, srv, "GET", "/fleet/v1/units/a.service", "", ""); code != 200 || body != want {
+		t.Fatalf("GET = %d %s, want %s", code, body, want)
+	}
+	if code, body := do(t, srv, "GET", "/fleet/v1/units", "", ""); code != 200 || body != `{"units":[`+want+`]}` {
+		t.Fatalf("GET units = %d %s", code, body)
+	}
+	if err := reg.ScheduleUnit(ctx, "a.service", "machine1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := do(t, srv, "GET", "/fleet/v1/units/a.service", "", ""); strings.Contains(body, "reason") {
+		t.Fatalf("reason shown for a scheduled unit: %s", body)
+	}
+}

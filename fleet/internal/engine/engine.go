@@ -75,7 +75,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			e.cfg.Registry.FollowUnits(ctx, func(ch fleetregistry.UnitChange) {
-				if ch.Field == "job-state" { // agents' heartbeats do not change the schedule
+				if ch.Field == "job-state" || ch.Field == "reason" { // heartbeats and our own reasons do not change the schedule
 					return
 				}
 				select {
@@ -197,7 +197,7 @@ func BuildSnapshot(ctx context.Context, reg *fleetregistry.Registry) (Snapshot, 
 		s.Machines = append(s.Machines, Machine{ID: m.ID, Metadata: m.Metadata})
 	}
 	for _, u := range units {
-		s.Units = append(s.Units, Unit{Name: u.Name, Req: u.Requirements(), Desired: u.TargetState, Target: u.TargetMachine})
+		s.Units = append(s.Units, Unit{Name: u.Name, Req: u.Requirements(), Desired: u.TargetState, Target: u.TargetMachine, Reason: u.Reason})
 	}
 	return s, nil
 }
@@ -237,8 +237,27 @@ func (e *Engine) Reconcile(ctx context.Context) (Result, error) {
 	for _, u := range res.Unschedulable {
 		e.log.Debug("Unable to schedule Job("+u.Unit+")", "reason", u.Reason)
 	}
+	e.publishReasons(ctx, snap, res)
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(res)
 	}
 	return res, nil
+}
+
+// publishReasons writes job/<unit>/reason for every unit the pass could not
+// place and removes it from units that no longer need one; a key is only
+// written when its value changes.
+func (e *Engine) publishReasons(ctx context.Context, snap Snapshot, res Result) {
+	want := map[string]string{}
+	for _, u := range res.Unschedulable {
+		want[u.Unit] = u.Reason
+	}
+	for _, u := range snap.Units {
+		if want[u.Name] == u.Reason || ctx.Err() != nil {
+			continue
+		}
+		if err := e.cfg.Registry.SetUnitReason(ctx, u.Name, want[u.Name]); err != nil {
+			e.log.Warn("unable to publish scheduling reason", "unit", u.Name, "err", err)
+		}
+	}
 }

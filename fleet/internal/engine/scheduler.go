@@ -23,6 +23,9 @@ type Unit struct {
 	// Target is the machine the unit is scheduled to ("" = none). Ignored
 	// for global units, which the engine never schedules.
 	Target string
+	// Reason is the unschedulable reason currently published for the unit
+	// (not used by Plan; the engine rewrites it when it changes).
+	Reason string
 }
 
 // Snapshot is the cluster state one scheduling pass works on.

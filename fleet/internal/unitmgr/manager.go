@@ -114,3 +114,24 @@ func SortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SystemStater is implemented by managers that know the state of the whole
+// system (systemd's Manager property SystemState: "running", "degraded",
+// "stopping", ...). fleetd asks it on SIGTERM to tell a machine that is
+// shutting down from a plain restart of fleetd.
+type SystemStater interface {
+	SystemState(ctx context.Context) (string, error)
+}
+
+// SystemStopping is the SystemState of a system that is shutting down.
+const SystemStopping = "stopping"
+
+// Watcher is implemented by managers that report unit state changes as
+// they happen (systemd's PropertiesChanged signals), so the agent need not
+// poll every second.
+type Watcher interface {
+	// WatchStates starts calling changed with the name of a unit whose
+	// state may have changed ("" = any unit: re-read all), until ctx ends
+	// or stop is called. An error means no watch could be set up.
+	WatchStates(ctx context.Context, changed func(unit string)) (stop func(), err error)
+}

@@ -19,11 +19,46 @@ type Memory struct {
 	calls  map[string]int
 	// FailStart makes Start fail for these units.
 	FailStart map[string]bool
+	system    string
+	watchers  map[int]func(string)
+	nextWatch int
 }
 
 // NewMemory returns an empty simulated systemd.
 func NewMemory() *Memory {
-	return &Memory{files: map[string]unitfile.Hash{}, states: map[string]State{}, loaded: map[string]bool{}, calls: map[string]int{}, FailStart: map[string]bool{}}
+	return &Memory{files: map[string]unitfile.Hash{}, states: map[string]State{}, loaded: map[string]bool{}, calls: map[string]int{}, FailStart: map[string]bool{},
+		watchers: map[int]func(string){}}
+}
+
+// WatchStates implements Watcher: changed is called after every simulated
+// state change (Start, Stop, Kill, Reload, Unload).
+func (m *Memory) WatchStates(ctx context.Context, changed func(unit string)) (func(), error) {
+	m.mu.Lock()
+	id := m.nextWatch
+	m.nextWatch++
+	m.watchers[id] = changed
+	m.mu.Unlock()
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		<-wctx.Done()
+		m.mu.Lock()
+		delete(m.watchers, id)
+		m.mu.Unlock()
+	}()
+	return cancel, nil
+}
+
+// notify calls the watchers; m.mu must not be held.
+func (m *Memory) notify(unit string) {
+	m.mu.Lock()
+	ws := make([]func(string), 0, len(m.watchers))
+	for _, w := range m.watchers {
+		ws = append(ws, w)
+	}
+	m.mu.Unlock()
+	for _, w := range ws {
+		w(unit)
+	}
 }
 
 // Calls returns how often method was called.
@@ -33,8 +68,27 @@ func (m *Memory) Calls(method string) int {
 	return m.calls[method]
 }
 
+// SetSystemState sets what SystemState reports ("running" by default;
+// "stopping" simulates a shutdown).
+func (m *Memory) SetSystemState(s string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.system = s
+}
+
+// SystemState implements SystemStater.
+func (m *Memory) SystemState(ctx context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.system == "" {
+		return "running", nil
+	}
+	return m.system, nil
+}
+
 // Kill simulates a crash of a running unit (ActiveState failed).
 func (m *Memory) Kill(name string) {
+	defer m.notify(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.states[name] = State{LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
@@ -63,6 +117,7 @@ func (m *Memory) Load(ctx context.Context, name string, f *unitfile.UnitFile) er
 
 // Unload implements Manager.
 func (m *Memory) Unload(ctx context.Context, name string) error {
+	defer m.notify(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls["Unload"]++
@@ -74,6 +129,7 @@ func (m *Memory) Unload(ctx context.Context, name string) error {
 
 // Reload implements Manager.
 func (m *Memory) Reload(ctx context.Context) error {
+	defer m.notify("")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls["Reload"]++
@@ -85,6 +141,7 @@ func (m *Memory) Reload(ctx context.Context) error {
 
 // Start implements Manager.
 func (m *Memory) Start(ctx context.Context, name string) error {
+	defer m.notify(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls["Start"]++
@@ -100,6 +157,7 @@ func (m *Memory) Start(ctx context.Context, name string) error {
 
 // Stop implements Manager.
 func (m *Memory) Stop(ctx context.Context, name string) error {
+	defer m.notify(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls["Stop"]++

@@ -20,6 +20,10 @@ type Systemd struct {
 // NewSystemd connects to the system bus (falling back to systemd's private
 // socket, as fleet does when running as root) and manages units written to
 // unitsDir ("" = DefaultUnitsDir). Close the manager when done.
+//
+// ctx bounds only the connection attempt: the connection itself lives until
+// Close, so that work after ctx ends (the purge when fleetd receives
+// SIGTERM) still reaches systemd.
 func NewSystemd(ctx context.Context, dir string) (*Systemd, error) {
 	if dir == "" {
 		dir = DefaultUnitsDir
@@ -28,10 +32,13 @@ func NewSystemd(ctx context.Context, dir string) (*Systemd, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	// go-systemd closes a connection when the context it was opened with
+	// ends; the connection must outlive a cancelled ctx.
+	life := context.WithoutCancel(ctx)
+	conn, err := dial(ctx, func() (*sddbus.Conn, error) { return sddbus.NewSystemConnectionContext(life) })
 	if err != nil {
 		var err2 error
-		if conn, err2 = sddbus.NewSystemdConnectionContext(ctx); err2 != nil {
+		if conn, err2 = dial(ctx, func() (*sddbus.Conn, error) { return sddbus.NewSystemdConnectionContext(life) }); err2 != nil {
 			return nil, fmt.Errorf("connect to systemd: %w (private socket: %v)", err, err2)
 		}
 	}
@@ -40,6 +47,28 @@ func NewSystemd(ctx context.Context, dir string) (*Systemd, error) {
 		return nil, fmt.Errorf("create units directory: %w", err)
 	}
 	return &Systemd{conn: conn, dir: unitsDir(abs)}, nil
+}
+
+// dial runs connect, giving up when ctx ends first (the connection's own
+// context cannot be cancelled, so ctx bounds the attempt here).
+func dial(ctx context.Context, connect func() (*sddbus.Conn, error)) (*sddbus.Conn, error) {
+	type res struct {
+		c   *sddbus.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := connect(); ch <- res{c, err} }()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // Close closes the D-Bus connection.
@@ -118,4 +147,72 @@ func (s *Systemd) States(ctx context.Context, names []string) (map[string]State,
 		out[u.Name] = State{LoadState: u.LoadState, ActiveState: u.ActiveState, SubState: u.SubState}
 	}
 	return out, nil
+}
+
+// SystemState implements SystemStater: systemd's SystemState property. If
+// the bus connection fails (dbus-daemon may already be stopping during a
+// shutdown), it asks once more over systemd's private socket.
+func (s *Systemd) SystemState(ctx context.Context) (string, error) {
+	st, err := systemState(ctx, s.conn)
+	if err == nil {
+		return st, nil
+	}
+	conn, err2 := dial(ctx, func() (*sddbus.Conn, error) { return sddbus.NewSystemdConnectionContext(context.WithoutCancel(ctx)) })
+	if err2 != nil {
+		return "", fmt.Errorf("system state: %w (private socket: %v)", err, err2)
+	}
+	defer conn.Close()
+	return systemState(ctx, conn)
+}
+
+func systemState(ctx context.Context, conn *sddbus.Conn) (string, error) {
+	p, err := conn.SystemStateContext(ctx)
+	if err != nil {
+		return "", fmt.Errorf("system state: %w", err)
+	}
+	v, ok := p.Value.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("system state: unexpected value %s", p.Value)
+	}
+	return v, nil
+}
+
+// WatchStates implements Watcher over systemd's D-Bus signals: it
+// subscribes to the manager's events and reports every unit whose
+// LoadState, ActiveState or SubState changed (PropertiesChanged on
+// org.freedesktop.systemd1.Unit). A dropped update (full channel) is
+// reported as "" so the caller re-reads everything.
+func (s *Systemd) WatchStates(ctx context.Context, changed func(unit string)) (func(), error) {
+	if err := s.conn.Subscribe(); err != nil {
+		return nil, fmt.Errorf("subscribe to systemd signals: %w", err)
+	}
+	updates := make(chan *sddbus.PropertiesUpdate, 1024)
+	errs := make(chan error, 16)
+	s.conn.SetPropertiesSubscriber(updates, errs)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case u := <-updates:
+				for _, p := range []string{"ActiveState", "SubState", "LoadState"} {
+					if _, ok := u.Changed[p]; ok {
+						changed(u.UnitName)
+						break
+					}
+				}
+			case <-errs:
+				changed("")
+			}
+		}
+	}()
+	stop := func() {
+		cancel()
+		<-done
+		s.conn.SetPropertiesSubscriber(nil, nil)
+	}
+	return stop, nil
 }

@@ -17,9 +17,8 @@ import (
 // applies fleet's eligibility rules (MachineID, MachineMetadata, MachineOf,
 // Conflicts) to the machines and schedule the client sees.
 //
-// fleetd's engine knows the reason too but only logs it; see README.md
-// ("Unschedulable units") for the registry/API field fleetctl will prefer
-// once fleetd publishes it.
+// It is the fallback for a fleetd that does not publish the engine's own
+// reason (fleetapi.Unit.Reason); see README.md ("Unschedulable units").
 func diagnose(ctx context.Context, api client.API, u *fleetapi.Unit) (string, error) {
 	ms, err := api.Machines(ctx)
 	if err != nil {

@@ -153,10 +153,14 @@ func (w *waiter) waitUnits(ctx context.Context, names []string, verb, want strin
 				continue
 			}
 			if (want == "loaded" || want == "launched") && u.MachineID == "" && u.DesiredState != "inactive" {
-				reason, err := diagnose(ctx, w.api, u)
-				if err != nil {
-					flush()
-					return err
+				// fleetd's engine publishes why it cannot place the unit;
+				// an older fleetd does not, so diagnose it here then.
+				reason := u.Reason
+				if reason == "" {
+					if reason, err = diagnose(ctx, w.api, u); err != nil {
+						flush()
+						return err
+					}
 				}
 				if reason != "" {
 					if s, ok := stuckSince[name]; !ok {
