@@ -39,6 +39,14 @@ bench-fleet: build
 e2e: build
 	$(GO) test -count=1 -v -timeout 10m ./tests/e2e/
 
+# Fault injection with linearizability checking (root, iproute2). A short run is part of make test.
+TORTURE_IMPL ?= both
+TORTURE_MEMBERS ?= 3,5
+TORTURE_DURATION ?= 60s
+TORTURE_RUNS ?= 10
+torture:
+	$(GO) test ./etcd/torture -run '^TestTorture$$' -v -count=1 -timeout 0 -torture.impl=$(TORTURE_IMPL) -torture.members=$(TORTURE_MEMBERS) -torture.duration=$(TORTURE_DURATION) -torture.runs=$(TORTURE_RUNS)
+
 fuzz:
 	@echo "see docs: make fuzz runs each fuzz target for FUZZTIME (default 30s)"
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

@@ -1,0 +1,219 @@
+package torture
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Fault kinds the nemesis can inject.
+const (
+	FaultKill            = "kill"             // kill -9 a random member, restart it later
+	FaultKillLeader      = "kill-leader"      // kill -9 the leader, restart it later
+	FaultPause           = "pause"            // SIGSTOP a random member, SIGCONT later
+	FaultPauseLeader     = "pause-leader"     // SIGSTOP the leader
+	FaultPartitionOne    = "partition-one"    // isolate a random member (minority of 1)
+	FaultPartitionLeader = "partition-leader" // isolate the leader
+	FaultPartitionHalves = "partition-halves" // random split into a minority and a majority
+	FaultPartitionBridge = "partition-bridge" // two halves that only one member links
+	FaultPartitionRing   = "partition-ring"   // every member sees a different majority
+	FaultKillAll         = "kill-all"         // kill -9 every member, restart them all
+)
+
+// AllFaults lists every fault kind, in the order reports show them.
+var AllFaults = []string{
+	FaultKill, FaultKillLeader, FaultKillAll, FaultPause, FaultPauseLeader,
+	FaultPartitionOne, FaultPartitionLeader, FaultPartitionHalves,
+	FaultPartitionBridge, FaultPartitionRing,
+}
+
+// nemesis injects one fault at a time: a quiet period, the fault, a hold,
+// then a full heal.
+type nemesis struct {
+	c      *cluster
+	rnd    *rand.Rand
+	faults []string
+	log    func(format string, args ...any)
+
+	mu      sync.Mutex
+	counts  map[string]int
+	events  []string
+	crashes []string
+}
+
+func (n *nemesis) note(kind, what string, start time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.counts[kind]++
+	n.events = append(n.events, fmt.Sprintf("%8.3fs %s: %s", time.Since(start).Seconds(), kind, what))
+	n.log("nemesis: %s: %s", kind, what)
+}
+
+// run injects faults until ctx ends, then heals.
+func (n *nemesis) run(ctx context.Context, start time.Time, quiet, hold [2]time.Duration) {
+	sleep := func(r [2]time.Duration) bool {
+		d := r[0] + time.Duration(n.rnd.Int63n(int64(r[1]-r[0])+1))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for {
+		if !sleep(quiet) {
+			return
+		}
+		kind := n.faults[n.rnd.Intn(len(n.faults))]
+		what, err := n.inject(ctx, kind)
+		if err != nil {
+			n.log("nemesis: %s failed: %v", kind, err)
+			n.heal(context.Background())
+			continue
+		}
+		n.note(kind, what, start)
+		sleep(hold)
+		n.heal(context.Background())
+	}
+}
+
+func (n *nemesis) pickTarget(ctx context.Context, leader bool) (int, string) {
+	if leader {
+		if l := n.c.leader(ctx); l >= 0 {
+			return l, fmt.Sprintf("m%d (leader)", l)
+		}
+	}
+	i := n.rnd.Intn(len(n.c.members))
+	if leader {
+		return i, fmt.Sprintf("m%d (no leader known)", i)
+	}
+	return i, fmt.Sprintf("m%d", i)
+}
+
+func (n *nemesis) inject(ctx context.Context, kind string) (string, error) {
+	c := n.c
+	all := len(c.members)
+	switch kind {
+	case FaultKill, FaultKillLeader:
+		i, who := n.pickTarget(ctx, kind == FaultKillLeader)
+		c.members[i].kill()
+		return "kill -9 " + who, nil
+	case FaultKillAll:
+		for _, m := range c.members {
+			m.kill()
+		}
+		return "kill -9 every member", nil
+	case FaultPause, FaultPauseLeader:
+		i, who := n.pickTarget(ctx, kind == FaultPauseLeader)
+		return "SIGSTOP " + who, c.members[i].pause()
+	case FaultPartitionOne, FaultPartitionLeader:
+		i, who := n.pickTarget(ctx, kind == FaultPartitionLeader)
+		for j := 0; j < all; j++ {
+			if j != i {
+				if err := c.nw.cut(ctx, i, j); err != nil {
+					return "", err
+				}
+			}
+		}
+		return "isolate " + who, nil
+	case FaultPartitionHalves:
+		p := n.rnd.Perm(all)
+		a, b := p[:all/2], p[all/2:]
+		for _, i := range a {
+			for _, j := range b {
+				if err := c.nw.cut(ctx, i, j); err != nil {
+					return "", err
+				}
+			}
+		}
+		return fmt.Sprintf("halves %s | %s", names(a), names(b)), nil
+	case FaultPartitionBridge:
+		// a | bridge | b: the bridge member sees both sides, the sides
+		// don't see each other. With 3 members each side is one member.
+		p := n.rnd.Perm(all)
+		br := p[0]
+		rest := p[1:]
+		a, b := rest[:len(rest)/2], rest[len(rest)/2:]
+		for _, i := range a {
+			for _, j := range b {
+				if err := c.nw.cut(ctx, i, j); err != nil {
+					return "", err
+				}
+			}
+		}
+		return fmt.Sprintf("bridge %s | m%d | %s", names(a), br, names(b)), nil
+	case FaultPartitionRing:
+		// Members on a random ring see only their neighbours within
+		// distance all/2, so each sees a majority but no two see the same.
+		// With 3 members no such ring exists: one link is cut instead.
+		p := n.rnd.Perm(all)
+		if all <= 3 {
+			return fmt.Sprintf("ring (cut m%d-m%d)", p[0], p[1]), c.nw.cut(ctx, p[0], p[1])
+		}
+		k := (all/2 + 1) / 2
+		for x := 0; x < all; x++ {
+			for y := x + 1; y < all; y++ {
+				d := y - x
+				if all-d < d {
+					d = all - d
+				}
+				if d > k {
+					if err := c.nw.cut(ctx, p[x], p[y]); err != nil {
+						return "", err
+					}
+				}
+			}
+		}
+		return fmt.Sprintf("ring %s", names(p)), nil
+	}
+	return "", fmt.Errorf("unknown fault %q", kind)
+}
+
+// heal undoes every fault: routes removed, paused members continued,
+// killed members restarted.
+func (n *nemesis) heal(ctx context.Context) {
+	if err := n.c.nw.healAll(ctx); err != nil {
+		n.log("nemesis: heal network: %v", err)
+	}
+	for _, m := range n.c.members {
+		m.mu.Lock()
+		st := m.state
+		m.mu.Unlock()
+		switch st {
+		case paused:
+			if err := m.resume(); err != nil {
+				n.log("nemesis: SIGCONT %s: %v", m.name, err)
+			}
+		case killed:
+			if err := m.start(); err != nil {
+				n.log("nemesis: restart %s: %v", m.name, err)
+			}
+		}
+		if m.exited() {
+			n.mu.Lock()
+			n.crashes = append(n.crashes, fmt.Sprintf("crash: %s exited on its own; see %s", m.name, m.logPath))
+			n.mu.Unlock()
+			n.log("nemesis: %s exited on its own; see %s", m.name, m.logPath)
+			m.kill()
+			if err := m.start(); err != nil {
+				n.log("nemesis: restart %s: %v", m.name, err)
+			}
+		}
+	}
+}
+
+func names(idx []int) string {
+	s := append([]int(nil), idx...)
+	sort.Ints(s)
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += fmt.Sprintf("m%d", x)
+	}
+	return out
+}
