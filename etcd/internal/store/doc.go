@@ -24,7 +24,9 @@
 // delete or expire twice. Directory listings are always in byte order.
 //
 // Read store.go first (the API and the write paths), then watcher_hub.go and
-// event_history.go for watch matching, snapshot.go for Save/Recovery/Clone.
+// event_history.go for watch matching, snapshot.go for Save/Recovery/Clone
+// (and the version 1 JSON snapshots Recovery still reads), snapshot_bin.go
+// for the binary format Save and WriteTo write.
 // testdata/scenarios/*.txt are executable examples of the semantics
 // (scenario_test.go explains the commands; -update rewrites them), and
 // reference_test.go replays them against Debian's etcd 3.4 as an oracle.

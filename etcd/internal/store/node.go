@@ -2,7 +2,7 @@ package store
 
 import (
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,30 +25,54 @@ func normExpire(t time.Time) time.Time {
 }
 
 // node is one key or directory of the tree. A node's path never changes, so
-// it doubles as the tie breaker of the TTL heap.
+// it doubles as the tie breaker of the TTL heap. The layout is 80 bytes (a
+// Go size class): most keys are permanent, so the expiry is a pointer that
+// only TTL nodes pay for, and the heap position is an int32 next to dir.
 type node struct {
 	path          string
+	value         string
 	createdIndex  uint64
 	modifiedIndex uint64
 	parent        *node
-	dir           bool
-	value         string
 	children      map[string]*node // dirs only
-	expireTime    time.Time        // zero: permanent
-	heapIndex     int              // position in the TTL heap, -1 when absent
+	expire        *time.Time       // nil: permanent; never modified in place
+	heapIndex     int32            // position in the TTL heap, -1 when absent
+	dir           bool
 }
 
 func newFile(p, value string, index uint64, parent *node, exp time.Time) *node {
-	return &node{path: p, createdIndex: index, modifiedIndex: index, parent: parent,
-		value: value, expireTime: exp, heapIndex: -1}
+	n := &node{path: p, createdIndex: index, modifiedIndex: index, parent: parent,
+		value: value, heapIndex: -1}
+	n.setExpiry(exp)
+	return n
 }
 
 func newDir(p string, index uint64, parent *node, exp time.Time) *node {
-	return &node{path: p, createdIndex: index, modifiedIndex: index, parent: parent,
-		dir: true, children: map[string]*node{}, expireTime: exp, heapIndex: -1}
+	n := &node{path: p, createdIndex: index, modifiedIndex: index, parent: parent,
+		dir: true, children: map[string]*node{}, heapIndex: -1}
+	n.setExpiry(exp)
+	return n
 }
 
-func (n *node) permanent() bool { return n.expireTime.IsZero() }
+func (n *node) permanent() bool { return n.expire == nil }
+
+// expiry is the node's expiry time, the zero time when permanent.
+func (n *node) expiry() time.Time {
+	if n.expire == nil {
+		return time.Time{}
+	}
+	return *n.expire
+}
+
+// setExpiry stores a normalized expiry (the zero time: permanent).
+func (n *node) setExpiry(t time.Time) {
+	if t.IsZero() {
+		n.expire = nil
+		return
+	}
+	e := t // allocated only here, not for permanent nodes
+	n.expire = &e
+}
 
 func (n *node) name() string { return path.Base(n.path) }
 
@@ -61,14 +85,18 @@ func isHiddenName(name string) bool { return len(name) > 0 && name[0] == '_' }
 // sortedChildren returns the children of a directory in byte order of their
 // names (which is also byte order of their keys).
 func (n *node) sortedChildren() []*node {
-	names := make([]string, 0, len(n.children))
-	for name := range n.children {
-		names = append(names, name)
+	type named struct {
+		name string
+		n    *node
 	}
-	sort.Strings(names)
-	out := make([]*node, len(names))
-	for i, name := range names {
-		out[i] = n.children[name]
+	tmp := make([]named, 0, len(n.children))
+	for name, c := range n.children {
+		tmp = append(tmp, named{name, c})
+	}
+	slices.SortFunc(tmp, func(a, b named) int { return strings.Compare(a.name, b.name) })
+	out := make([]*node, len(tmp))
+	for i, t := range tmp {
+		out[i] = t.n
 	}
 	return out
 }
@@ -107,7 +135,7 @@ func (n *node) bare() *v2api.Node {
 		en.Value = &v
 	}
 	if !n.permanent() {
-		t := n.expireTime
+		t := *n.expire
 		en.Expiration = &t
 	}
 	return en

@@ -254,13 +254,13 @@ func dump(s *Store) string {
 	fmt.Fprintf(&b, "index %d\n", s.index)
 	s.root.walkSubtree(func(n *node) {
 		fmt.Fprintf(&b, "%q dir=%v value=%q c=%d m=%d exp=%v heap=%v\n", n.path, n.dir, n.value,
-			n.createdIndex, n.modifiedIndex, n.expireTime, n.heapIndex >= 0)
+			n.createdIndex, n.modifiedIndex, n.expiry(), n.heapIndex >= 0)
 	})
 	if len(s.ttl.nodes) > 0 && s.ttl.top() == nil {
 		b.WriteString("broken heap\n")
 	}
 	for i, n := range s.ttl.nodes {
-		if n.heapIndex != i {
+		if int(n.heapIndex) != i {
 			fmt.Fprintf(&b, "heap index of %q is %d, at %d\n", n.path, n.heapIndex, i)
 		}
 	}

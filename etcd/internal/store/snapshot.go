@@ -12,11 +12,12 @@ import (
 	"github.com/corekit/corekit/internal/v2api"
 )
 
-// snapshotVersion is the format version written by Save. Recovery rejects
-// other versions.
+// snapshotVersion is the version of the JSON format, which Save wrote
+// before the binary format (version 2, snapshot_bin.go). Recovery still
+// reads it.
 const snapshotVersion = 1
 
-// snapshot is the Save format: a flat list of nodes (no nesting, so any tree
+// snapshot is the JSON format: a flat list of nodes (no nesting, so any tree
 // depth decodes), parents before children, siblings in byte order, and the
 // retained event history, oldest first. Everything is deterministic: the
 // same state always encodes to the same bytes.
@@ -119,31 +120,15 @@ func (b *bstring) UnmarshalJSON(data []byte) error {
 }
 
 // Save encodes the whole state (nodes with their indexes and expiry times,
-// the index, the event history) deterministically: two stores that applied
-// the same operations produce identical bytes. Stats and watchers are not
-// saved. Save holds the read lock while encoding; for a cheap snapshot under
-// a lock, take a Clone and Save the clone later.
+// the index, the event history) deterministically in the binary format of
+// snapshot_bin.go: two stores that applied the same operations produce
+// identical bytes. Stats and watchers are not saved. Save holds the read
+// lock while encoding; for a cheap snapshot under a lock, take a Clone and
+// Save the clone later.
 func (s *Store) Save() ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := snapshot{Version: snapshotVersion, Index: s.index, Nodes: []snapNode{}, History: []snapEvent{}}
-	s.root.walkSubtree(func(n *node) {
-		sn := snapNode{Key: bstring(n.path), Dir: n.dir, Value: bstring(n.value), CreatedIndex: n.createdIndex, ModifiedIndex: n.modifiedIndex}
-		if !n.permanent() {
-			t := n.expireTime
-			sn.ExpireTime = &t
-		}
-		snap.Nodes = append(snap.Nodes, sn)
-	})
-	for _, e := range s.history.entries() {
-		snap.History = append(snap.History, snapEvent{Refresh: e.refresh, Action: e.ev.Action,
-			Node: toSnapENode(e.ev.Node), PrevNode: toSnapENode(e.ev.PrevNode)})
-	}
-	b, err := json.Marshal(snap)
-	if err != nil {
-		return nil, fmt.Errorf("store: encoding snapshot: %w", err)
-	}
-	return b, nil
+	return s.saveBinary(), nil
 }
 
 // Recovery replaces the state with one produced by Save. Live watchers are
@@ -163,7 +148,17 @@ func (s *Store) Recovery(state []byte) error {
 	return nil
 }
 
+// decodeSnapshot decodes either format: the binary one Save writes, or the
+// JSON of version 1 (written before the binary format existed; snapshots of
+// that age may still be on disk).
 func decodeSnapshot(state []byte) (*node, *ttlHeap, *eventHistory, uint64, error) {
+	if bytes.HasPrefix(state, []byte(binMagic)) {
+		return decodeBinary(state)
+	}
+	return decodeJSON(state)
+}
+
+func decodeJSON(state []byte) (*node, *ttlHeap, *eventHistory, uint64, error) {
 	var snap snapshot
 	dec := json.NewDecoder(bytes.NewReader(state))
 	dec.DisallowUnknownFields()
@@ -212,24 +207,21 @@ func decodeSnapshot(state []byte) (*node, *ttlHeap, *eventHistory, uint64, error
 		byKey[key] = n
 		if !n.permanent() {
 			ttl.nodes = append(ttl.nodes, n)
-			n.heapIndex = len(ttl.nodes) - 1
+			n.heapIndex = int32(len(ttl.nodes) - 1)
 		}
 	}
 	heap.Init(ttl)
-	if len(snap.History) > historySize {
-		return nil, nil, nil, 0, bad("%d history events, at most %d", len(snap.History), historySize)
-	}
-	hist := newEventHistory()
+	evs := make([]histEvent, 0, len(snap.History))
 	for i, se := range snap.History {
 		if se.Node == nil {
 			return nil, nil, nil, 0, bad("history event %d has no node", i)
 		}
-		want := snap.Index - uint64(len(snap.History)-1-i)
-		if snap.Index < uint64(len(snap.History)) || se.Node.ModifiedIndex != want {
-			return nil, nil, nil, 0, bad("history event %d has index %d, want %d", i, se.Node.ModifiedIndex, want)
-		}
 		ev := &v2api.Event{Action: se.Action, Node: fromSnapENode(se.Node), PrevNode: fromSnapENode(se.PrevNode)}
-		hist.add(histEvent{ev: ev, refresh: se.Refresh})
+		evs = append(evs, histEvent{ev: ev, refresh: se.Refresh})
+	}
+	hist, err := buildHistory(evs, snap.Index)
+	if err != nil {
+		return nil, nil, nil, 0, err
 	}
 	return root, ttl, hist, snap.Index, nil
 }
@@ -264,7 +256,7 @@ func cloneNode(n, parent *node, ttl *ttlHeap) *node {
 	}
 	if !c.permanent() {
 		ttl.nodes = append(ttl.nodes, &c)
-		c.heapIndex = len(ttl.nodes) - 1
+		c.heapIndex = int32(len(ttl.nodes) - 1)
 	}
 	return &c
 }

@@ -62,7 +62,12 @@ func (s *Store) Index() uint64 {
 
 // clean turns a request path into a store key: absolute, no trailing slash,
 // no empty, "." or ".." components; "" and "/" are the root.
-func clean(key string) string { return path.Clean("/" + key) }
+func clean(key string) string {
+	if key != "" && key[0] == '/' {
+		return path.Clean(key) // no copy when already clean
+	}
+	return path.Clean("/" + key)
+}
 
 func (s *Store) errorf(code int, cause string) error {
 	return v2api.NewError(code, cause, s.index)
@@ -75,7 +80,12 @@ func (s *Store) lookup(key string) (*node, error) {
 	if key == "/" {
 		return cur, nil
 	}
-	for _, name := range strings.Split(key[1:], "/") {
+	for rest := key[1:]; ; {
+		name := rest
+		i := strings.IndexByte(rest, '/')
+		if i >= 0 {
+			name, rest = rest[:i], rest[i+1:]
+		}
 		if !cur.dir {
 			return nil, s.errorf(v2api.EcodeNotDir, cur.path)
 		}
@@ -84,8 +94,10 @@ func (s *Store) lookup(key string) (*node, error) {
 			return nil, s.errorf(v2api.EcodeKeyNotFound, path.Join(cur.path, name))
 		}
 		cur = next
+		if i < 0 {
+			return cur, nil
+		}
 	}
-	return cur, nil
 }
 
 // Get reads key: a file with its value, or a directory with its visible
@@ -263,7 +275,7 @@ func (s *Store) update(key, value string, exp Expiry) (*v2api.Event, error) {
 		n.value = value
 		n.modifiedIndex = next
 	}
-	n.expireTime = normExpire(exp.ExpireTime)
+	n.setExpiry(normExpire(exp.ExpireTime))
 	s.ttl.set(n)
 	s.index = next
 	e.Node = n.bare()
@@ -308,7 +320,7 @@ func (s *Store) compareAndSwap(key, prevValue string, prevIndex uint64, value st
 	e := &v2api.Event{Action: v2api.ActionCompareAndSwap, PrevNode: n.bare()}
 	n.value = value
 	n.modifiedIndex = next
-	n.expireTime = normExpire(exp.ExpireTime)
+	n.setExpiry(normExpire(exp.ExpireTime))
 	s.ttl.set(n)
 	s.index = next
 	e.Node = n.bare()
@@ -423,7 +435,7 @@ func (s *Store) DeleteExpiredKeys(cutoff time.Time) {
 	defer s.mu.Unlock()
 	for {
 		n := s.ttl.top()
-		if n == nil || n.expireTime.After(cutoff) {
+		if n == nil || n.expiry().After(cutoff) {
 			return
 		}
 		s.remove(n, v2api.ActionExpire)
@@ -437,7 +449,7 @@ func (s *Store) NextExpiry() (time.Time, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if n := s.ttl.top(); n != nil {
-		return n.expireTime, true
+		return n.expiry(), true
 	}
 	return time.Time{}, false
 }
@@ -480,15 +492,18 @@ func (s *Store) Watch(key string, recursive, stream bool, sinceIndex uint64) (*W
 		herr.Index = s.index
 		return nil, herr
 	}
-	ch := make(chan *v2api.Event, watcherBuffer+len(past))
+	size := watcherBuffer + len(past)
+	if !stream {
+		size = 1 // a long poll takes one event, then the watcher is gone
+	}
+	ch := make(chan *v2api.Event, size)
 	w := &Watcher{EventChan: ch, StartIndex: s.index, ch: ch, store: s,
 		key: key, recursive: recursive, stream: stream, sinceIndex: sinceIndex}
 	for _, e := range past {
 		ch <- e
 	}
 	if len(past) > 0 && !stream {
-		w.removed = true
-		close(ch)
+		w.detach()
 		return w, nil
 	}
 	s.hub.register(w)

@@ -573,3 +573,32 @@ func TestRecoverySeedIsValid(t *testing.T) {
 		t.Fatal("history not restored")
 	}
 }
+
+// BenchmarkWake1000 registers 1,000 long-poll watchers on one key and
+// measures the set that wakes them all (the store's part of the bench's
+// watch row).
+func BenchmarkWake1000(b *testing.B) {
+	s := New(func() time.Time { return scenarioEpoch })
+	b.ReportAllocs()
+	for range b.N {
+		b.StopTimer()
+		ws := make([]*Watcher, 1000)
+		for i := range ws {
+			w, err := s.Watch("/watched", false, false, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ws[i] = w
+		}
+		b.StartTimer()
+		if _, err := s.Set("/watched", false, "go", Expiry{}); err != nil {
+			b.Fatal(err)
+		}
+		for _, w := range ws {
+			if e := <-w.EventChan; e == nil {
+				b.Fatal("no event")
+			}
+			w.Remove()
+		}
+	}
+}

@@ -11,22 +11,22 @@ func (h *ttlHeap) Len() int { return len(h.nodes) }
 
 func (h *ttlHeap) Less(i, j int) bool {
 	a, b := h.nodes[i], h.nodes[j]
-	if !a.expireTime.Equal(b.expireTime) {
-		return a.expireTime.Before(b.expireTime)
+	if !a.expire.Equal(*b.expire) {
+		return a.expire.Before(*b.expire)
 	}
 	return a.path < b.path
 }
 
 func (h *ttlHeap) Swap(i, j int) {
 	h.nodes[i], h.nodes[j] = h.nodes[j], h.nodes[i]
-	h.nodes[i].heapIndex = i
-	h.nodes[j].heapIndex = j
+	h.nodes[i].heapIndex = int32(i)
+	h.nodes[j].heapIndex = int32(j)
 }
 
 // Push and Pop implement heap.Interface; use add, remove and top instead.
 func (h *ttlHeap) Push(x any) {
 	n := x.(*node)
-	n.heapIndex = len(h.nodes)
+	n.heapIndex = int32(len(h.nodes))
 	h.nodes = append(h.nodes, n)
 }
 
@@ -52,7 +52,7 @@ func (h *ttlHeap) set(n *node) {
 	case n.permanent():
 		h.remove(n)
 	case n.heapIndex >= 0:
-		heap.Fix(h, n.heapIndex)
+		heap.Fix(h, int(n.heapIndex))
 	default:
 		heap.Push(h, n)
 	}
@@ -60,6 +60,6 @@ func (h *ttlHeap) set(n *node) {
 
 func (h *ttlHeap) remove(n *node) {
 	if n.heapIndex >= 0 {
-		heap.Remove(h, n.heapIndex)
+		heap.Remove(h, int(n.heapIndex))
 	}
 }

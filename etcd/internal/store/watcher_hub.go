@@ -2,6 +2,7 @@ package store
 
 import (
 	"sort"
+	"sync/atomic"
 
 	"github.com/corekit/corekit/internal/v2api"
 )
@@ -26,14 +27,15 @@ type Watcher struct {
 	recursive  bool
 	stream     bool
 	sinceIndex uint64
-	removed    bool
+	removed    bool        // guarded by the store's lock
+	closed     atomic.Bool // set with removed; lets Remove skip the lock
 }
 
 // Remove unregisters the watcher and closes EventChan; safe to call more
 // than once and from any goroutine.
 func (w *Watcher) Remove() {
-	if w == nil || w.store == nil {
-		return
+	if w == nil || w.store == nil || w.closed.Load() {
+		return // a fired long-poll watcher is already gone: no lock needed
 	}
 	w.store.mu.Lock()
 	defer w.store.mu.Unlock()
@@ -46,10 +48,17 @@ func (w *Watcher) close() {
 	if w.removed {
 		return
 	}
-	w.removed = true
 	if w.hub != nil {
 		w.hub.unregister(w)
 	}
+	w.detach()
+}
+
+// detach marks w removed and closes its channel, leaving its hub's lists to
+// the caller; the store's write lock is held.
+func (w *Watcher) detach() {
+	w.removed = true
+	w.closed.Store(true)
 	close(w.ch)
 }
 
@@ -135,18 +144,30 @@ func (h *watcherHub) offer(p string, e *v2api.Event, idx uint64, wants func(*Wat
 	if !ok {
 		return
 	}
-	for _, w := range append([]*Watcher(nil), l...) {
+	// One pass that rebuilds the list: removing fired watchers one by one
+	// would copy the list once per watcher (quadratic for 1,000 long polls
+	// on one key).
+	keep := make([]*Watcher, 0, len(l))
+	for _, w := range l {
 		if idx < w.sinceIndex || !wants(w) {
+			keep = append(keep, w)
 			continue
 		}
 		select {
 		case w.ch <- e:
-			if !w.stream {
-				w.close()
+			if w.stream {
+				keep = append(keep, w)
+				continue
 			}
-		default:
-			w.close() // consumer fell behind: drop it, never block apply
+		default: // consumer fell behind: drop it, never block apply
 		}
+		h.count--
+		w.detach()
+	}
+	if len(keep) == 0 {
+		delete(h.watchers, p)
+	} else {
+		h.watchers[p] = keep
 	}
 }
 

@@ -126,7 +126,9 @@ func addCORSHeaders(w http.ResponseWriter, origin string) {
 
 func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		log.Debug("v2http: request", "method", r.Method, "uri", r.RequestURI, "remote", r.RemoteAddr)
+		if log.Enabled(r.Context(), slog.LevelDebug) { // skip boxing the args when off
+			log.Debug("v2http: request", "method", r.Method, "uri", r.RequestURI, "remote", r.RemoteAddr)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -133,7 +133,7 @@ func TestServeWatch(t *testing.T) {
 		ch <- ev(6)
 		removed := 0
 		w := httptest.NewRecorder()
-		serveWatch(context.Background(), w, watch{events: ch, remove: func() { removed++ }, etcdIndex: 4, raftIndex: 9, raftTerm: 2})
+		serveWatch(context.Background(), w, &bufPool{}, watch{events: ch, remove: func() { removed++ }, etcdIndex: 4, raftIndex: 9, raftTerm: 2})
 		check(t, w, wantResp{200, line(5), map[string]string{"X-Etcd-Index": "4", "X-Raft-Index": "9", "X-Raft-Term": "2", "Content-Type": "application/json"}})
 		if removed != 1 {
 			t.Errorf("removed %d times, want 1", removed)
@@ -146,7 +146,7 @@ func TestServeWatch(t *testing.T) {
 		ch <- ev(7)
 		close(ch)
 		w := httptest.NewRecorder()
-		serveWatch(context.Background(), w, watch{events: ch, remove: func() {}, stream: true})
+		serveWatch(context.Background(), w, &bufPool{}, watch{events: ch, remove: func() {}, stream: true})
 		check(t, w, wantResp{200, line(5) + line(6) + line(7), nil})
 	})
 	t.Run("client gone", func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestServeWatch(t *testing.T) {
 		w := httptest.NewRecorder()
 		go func() {
 			defer close(done)
-			serveWatch(ctx, w, watch{events: make(chan *v2api.Event), remove: func() { close(removed) }, stream: true})
+			serveWatch(ctx, w, &bufPool{}, watch{events: make(chan *v2api.Event), remove: func() { close(removed) }, stream: true})
 		}()
 		cancel()
 		<-done

@@ -16,6 +16,8 @@ type keysHandler struct {
 	srv etcdserver.Server
 	log *slog.Logger
 	now func() time.Time
+	// bufs recycles the buffers events are encoded into.
+	bufs bufPool
 }
 
 func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +38,7 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case resp.Event != nil:
-		if err := writeEvent(w, resp, kr.NoValueOnSuccess); err != nil {
+		if err := writeEvent(w, &h.bufs, resp, kr.NoValueOnSuccess); err != nil {
 			h.log.Debug("v2http: writing event", "path", kr.Path, "err", err)
 		}
 	case resp.Watcher != nil:
@@ -45,7 +47,7 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if start == 0 {
 			start = wa.StartIndex
 		}
-		serveWatch(r.Context(), w, watch{
+		serveWatch(r.Context(), w, &h.bufs, watch{
 			events:    wa.EventChan,
 			remove:    wa.Remove,
 			etcdIndex: start,
@@ -91,7 +93,7 @@ type watch struct {
 // then one event line and the end, or with stream every event as its own
 // flushed line until the client goes away (ctx) or the watcher is closed.
 // The watcher is always removed on return.
-func serveWatch(ctx context.Context, w http.ResponseWriter, wa watch) {
+func serveWatch(ctx context.Context, w http.ResponseWriter, bufs *bufPool, wa watch) {
 	defer wa.remove()
 	rc := http.NewResponseController(w)
 	writeWatchHeaders(w, wa.etcdIndex, wa.raftIndex, wa.raftTerm)
@@ -109,7 +111,7 @@ func serveWatch(ctx context.Context, w http.ResponseWriter, wa watch) {
 			if ev == nil {
 				continue
 			}
-			if writeWatchEvent(w, ev) != nil || !wa.stream {
+			if writeEventBody(w, bufs, ev) != nil || !wa.stream {
 				return
 			}
 			if rc.Flush() != nil {

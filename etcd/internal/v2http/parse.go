@@ -55,7 +55,7 @@ func parseKeyForm(method, urlPath string, form url.Values, now time.Time) (keyRe
 	var kr keyRequest
 	rr := &kr.Request
 	rr.Method = method
-	rr.Path = path.Join("/", urlPath[len(keysPrefix):])
+	rr.Path = rootedClean(urlPath[len(keysPrefix):])
 
 	var ok bool
 	if rr.PrevIndex, ok = formUint(form, "prevIndex"); !ok {
@@ -141,4 +141,13 @@ func formBool(form url.Values, name string) (bool, bool) {
 	}
 	v, err := strconv.ParseBool(vs[0])
 	return v, err == nil
+}
+
+// rootedClean is path.Join("/", p) without the concatenation when p already
+// starts with '/' (then path.Clean returns p itself if it is clean).
+func rootedClean(p string) string {
+	if p == "" || p[0] != '/' {
+		return path.Join("/", p)
+	}
+	return path.Clean(p)
 }

@@ -3,6 +3,7 @@ package v2http
 import (
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,5 +133,14 @@ func TestParseKeyRequestHugeBody(t *testing.T) {
 	_, err := parseKeyRequest(newKeyRequest(t, "PUT", "/v2/keys/big", body), testNow)
 	if err == nil || err.ErrorCode != v2api.EcodeInvalidForm || err.Cause != "http: POST too large" {
 		t.Fatalf("got %v, want 210 http: POST too large", err)
+	}
+}
+
+// TestRootedClean: rootedClean is path.Join("/", p).
+func TestRootedClean(t *testing.T) {
+	for _, p := range []string{"", "/", "a", "/a", "//a", "/a/", "/a/../b", "a/./b", "/..", "..", "/a//b/", "/_x/y"} {
+		if got, want := rootedClean(p), path.Join("/", p); got != want {
+			t.Errorf("rootedClean(%q) = %q, want %q", p, got, want)
+		}
 	}
 }

@@ -19,7 +19,7 @@ const contentTypeJSON = "application/json"
 
 // setClusterID sets X-Etcd-Cluster-Id (lowercase hex, no padding).
 func setClusterID(w http.ResponseWriter, id uint64) {
-	w.Header().Set(v2api.HeaderClusterID, formatID(id))
+	w.Header()[v2api.HeaderClusterID] = []string{formatID(id)}
 }
 
 // formatID renders a member or cluster ID as etcd does: lowercase hex.
@@ -32,13 +32,9 @@ func parseID(s string) (uint64, error) { return strconv.ParseUint(s, 16, 64) }
 // 201 for a create or a set of a new key, 200 otherwise, with the index
 // headers and the event JSON plus "\n". With noValueOnSuccess (etcd 3.4) a
 // write's node and prevNode are left out.
-func writeEvent(w http.ResponseWriter, resp etcdserver.Response, noValueOnSuccess bool) error {
+func writeEvent(w http.ResponseWriter, bufs *bufPool, resp etcdserver.Response, noValueOnSuccess bool) error {
 	ev := *resp.Event // shallow copy: the event may be shared with the store's history
-	h := w.Header()
-	h.Set("Content-Type", contentTypeJSON)
-	h.Set(v2api.HeaderEtcdIndex, strconv.FormatUint(resp.EtcdIndex, 10))
-	h.Set(v2api.HeaderRaftIndex, strconv.FormatUint(resp.RaftIndex, 10))
-	h.Set(v2api.HeaderRaftTerm, strconv.FormatUint(resp.RaftTerm, 10))
+	setIndexHeaders(w.Header(), resp.EtcdIndex, resp.RaftIndex, resp.RaftTerm)
 	if isCreated(&ev) {
 		w.WriteHeader(http.StatusCreated)
 	}
@@ -48,7 +44,32 @@ func writeEvent(w http.ResponseWriter, resp etcdserver.Response, noValueOnSucces
 			ev.Node, ev.PrevNode = nil, nil
 		}
 	}
-	return json.NewEncoder(w).Encode(&ev)
+	return writeEventBody(w, bufs, &ev)
+}
+
+// writeEventBody writes ev's JSON line in one Write.
+func writeEventBody(w http.ResponseWriter, bufs *bufPool, ev *v2api.Event) error {
+	bp := bufs.get()
+	defer bufs.put(bp)
+	b, err := appendEventJSON(*bp, ev)
+	*bp = b
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// setIndexHeaders sets Content-Type and the three index headers. The names
+// are in canonical form (TestHeaderNamesCanonical), so the map is written
+// directly instead of through Header.Set.
+func setIndexHeaders(h http.Header, etcdIndex, raftIndex, raftTerm uint64) {
+	v := []string{contentTypeJSON, strconv.FormatUint(etcdIndex, 10),
+		strconv.FormatUint(raftIndex, 10), strconv.FormatUint(raftTerm, 10)} // one backing array
+	h["Content-Type"] = v[0:1:1]
+	h[v2api.HeaderEtcdIndex] = v[1:2:2]
+	h[v2api.HeaderRaftIndex] = v[2:3:3]
+	h[v2api.HeaderRaftTerm] = v[3:4:4]
 }
 
 // isCreated reports whether an event answers 201: a create, or a set that
@@ -60,17 +81,8 @@ func isCreated(ev *v2api.Event) bool {
 // writeWatchHeaders starts a watch response: always 200, X-Etcd-Index is the
 // index at registration. The caller flushes.
 func writeWatchHeaders(w http.ResponseWriter, etcdIndex, raftIndex, raftTerm uint64) {
-	h := w.Header()
-	h.Set("Content-Type", contentTypeJSON)
-	h.Set(v2api.HeaderEtcdIndex, strconv.FormatUint(etcdIndex, 10))
-	h.Set(v2api.HeaderRaftIndex, strconv.FormatUint(raftIndex, 10))
-	h.Set(v2api.HeaderRaftTerm, strconv.FormatUint(raftTerm, 10))
+	setIndexHeaders(w.Header(), etcdIndex, raftIndex, raftTerm)
 	w.WriteHeader(http.StatusOK)
-}
-
-// writeWatchEvent writes one watched event as a JSON line.
-func writeWatchEvent(w http.ResponseWriter, ev *v2api.Event) error {
-	return json.NewEncoder(w).Encode(ev)
 }
 
 // writeError writes a /v2/keys failure: the v2 error JSON plus "\n", with
