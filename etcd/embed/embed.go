@@ -9,6 +9,7 @@ package embed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/corekit/corekit/etcd/internal/raftnode"
 	"github.com/corekit/corekit/etcd/internal/v2http"
 	"github.com/corekit/corekit/internal/logging"
+	"github.com/corekit/corekit/internal/tlsutil"
 )
 
 // Config configures a member. Only DataDir is required: empty URL lists
@@ -60,6 +62,13 @@ type Config struct {
 	MaxSnapshots      int           // snapshot files kept; default 2
 	LogStore          string        // raftnode.LogStoreWAL (default) or LogStoreBolt
 	CORS              []string
+
+	// ClientTLS is --cert-file, --key-file, --trusted-ca-file,
+	// --client-cert-auth, --ca-file: https client URLs serve TLS with it.
+	ClientTLS tlsutil.Info
+	// PeerTLS is the --peer-* form: https peer URLs serve raft and peer
+	// HTTP over TLS with it, and the member dials its peers with it.
+	PeerTLS tlsutil.Info
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // default: time.Now
@@ -124,8 +133,24 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 		listenPeer = []string{"http://127.0.0.1:0"}
 	}
 	var actualPeer, actualClient []string
+	var peerServerTLS, peerDialTLS, clientServerTLS *tls.Config
+	if !cfg.PeerTLS.Empty() {
+		if peerServerTLS, err = cfg.PeerTLS.ServerConfig(); err != nil {
+			return nil, fmt.Errorf("embed: peer TLS: %w", err)
+		}
+		if peerDialTLS, err = cfg.PeerTLS.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("embed: peer TLS: %w", err)
+		}
+		e.log.Info("peerTLS: " + cfg.PeerTLS.String())
+	}
+	if !cfg.ClientTLS.Empty() {
+		if clientServerTLS, err = cfg.ClientTLS.ServerConfig(); err != nil {
+			return nil, fmt.Errorf("embed: client TLS: %w", err)
+		}
+		e.log.Info("ClientTLS: " + cfg.ClientTLS.String())
+	}
 	for _, u := range listenPeer {
-		l, actual, err := listen(u)
+		l, actual, err := listen(u, peerServerTLS, "peer-")
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 		e.log.Info("listening for peers on " + actual)
 	}
 	for _, u := range listenClient {
-		l, actual, err := listen(u)
+		l, actual, err := listen(u, clientServerTLS, "")
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +206,14 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e.mux = raftnode.NewPeerMux(peerLs, raftnode.AdvertiseAddr(advertise))
+	var peerClientTLS *tls.Config
+	if strings.HasPrefix(sortedFirst(e.peerURLs), "https://") {
+		if peerDialTLS == nil {
+			return nil, fmt.Errorf("embed: peer URL %s is https but no --peer-cert-file/--peer-key-file is given", sortedFirst(e.peerURLs))
+		}
+		peerClientTLS = peerDialTLS
+	}
+	e.mux = raftnode.NewPeerMuxTLS(peerLs, raftnode.AdvertiseAddr(advertise), peerClientTLS)
 
 	srv, err := etcdserver.New(ctx, etcdserver.Config{
 		Name:           cfg.Name,
@@ -196,6 +228,7 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 		Election:       cfg.ElectionTimeout,
 		MaxSnapshots:   cfg.MaxSnapshots,
 		LogStore:       cfg.LogStore,
+		PeerTLS:        peerClientTLS,
 		Mux:            e.mux,
 		Now:            cfg.Now,
 		Logger:         cfg.Logger.With("pkg", "etcdserver"),
@@ -259,26 +292,33 @@ func (e *Etcd) serve(l net.Listener, h http.Handler) {
 	}()
 }
 
-// listen opens a TCP listener for an http URL and returns the URL with the
-// actual port.
-func listen(raw string) (net.Listener, string, error) {
+// listen opens a TCP listener for an http or https URL and returns the URL
+// with the actual port. An https listener serves TLS with tc (which must be
+// set: prefix names the flags, "" or "peer-"); an http listener ignores tc.
+func listen(raw string, tc *tls.Config, prefix string) (net.Listener, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, "", fmt.Errorf("embed: listen URL %q: %w", raw, err)
 	}
-	if u.Scheme != "http" {
-		return nil, "", fmt.Errorf("embed: listen URL %q: only http is supported", raw)
+	switch {
+	case u.Scheme == "https" && tc == nil:
+		return nil, "", fmt.Errorf("TLS key/cert (--%scert-file, --%skey-file) must be provided for %s with HTTPS scheme", prefix, prefix, raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, "", fmt.Errorf("embed: listen URL %q: scheme must be http or https", raw)
 	}
 	l, err := net.Listen("tcp", u.Host)
 	if err != nil {
 		return nil, "", fmt.Errorf("embed: listen on %s: %w", raw, err)
+	}
+	if u.Scheme == "https" {
+		l = tls.NewListener(l, tc)
 	}
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	host := u.Hostname()
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	return l, "http://" + host + ":" + port, nil
+	return l, u.Scheme + "://" + host + ":" + port, nil
 }
 
 // ClientURL is the first advertised client URL.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/corekit/corekit/etcd/internal/legacyflags"
 	"github.com/corekit/corekit/etcd/internal/membership"
+	"github.com/corekit/corekit/internal/tlsutil"
 )
 
 // Defaults of etcd 2.3.
@@ -57,6 +58,10 @@ type Config struct {
 	ProxyReadTimeoutMs       uint
 	Debug                    bool
 	PrintVersion             bool
+	// ClientTLS and PeerTLS are the --cert-file … and --peer-cert-file …
+	// flag sets.
+	ClientTLS tlsutil.Info
+	PeerTLS   tlsutil.Info
 
 	// Warnings are messages to log once a logger exists (ignored legacy
 	// flags, unknown ETCD_* variables, defaults); Notices likewise at info
@@ -156,12 +161,18 @@ func newParser(stderr io.Writer) *parser {
 	fs.UintVar(&c.ProxyDialTimeoutMs, "proxy-dial-timeout", 1000, "Time (in milliseconds) for a dial to timeout.")
 	fs.UintVar(&c.ProxyWriteTimeoutMs, "proxy-write-timeout", 5000, "Time (in milliseconds) for a write to timeout.")
 	fs.UintVar(&c.ProxyReadTimeoutMs, "proxy-read-timeout", 0, "Time (in milliseconds) for a read to timeout.")
-	// security (accepted, TLS not supported yet)
-	for _, n := range []string{"ca-file", "cert-file", "key-file", "trusted-ca-file",
-		"peer-ca-file", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file"} {
-		fs.String(n, "", "Accepted for compatibility (TLS is not supported yet).")
-	}
-	for _, n := range []string{"client-cert-auth", "peer-client-cert-auth", "force-new-cluster", "enable-pprof"} {
+	// security
+	fs.StringVar(&c.ClientTLS.CAFile, "ca-file", "", "DEPRECATED: Path to the client server TLS CA file.")
+	fs.StringVar(&c.ClientTLS.CertFile, "cert-file", "", "Path to the client server TLS cert file.")
+	fs.StringVar(&c.ClientTLS.KeyFile, "key-file", "", "Path to the client server TLS key file.")
+	fs.BoolVar(&c.ClientTLS.ClientCertAuth, "client-cert-auth", false, "Enable client cert authentication.")
+	fs.StringVar(&c.ClientTLS.TrustedCAFile, "trusted-ca-file", "", "Path to the client server TLS trusted CA key file.")
+	fs.StringVar(&c.PeerTLS.CAFile, "peer-ca-file", "", "DEPRECATED: Path to the peer server TLS CA file.")
+	fs.StringVar(&c.PeerTLS.CertFile, "peer-cert-file", "", "Path to the peer server TLS cert file.")
+	fs.StringVar(&c.PeerTLS.KeyFile, "peer-key-file", "", "Path to the peer server TLS key file.")
+	fs.BoolVar(&c.PeerTLS.ClientCertAuth, "peer-client-cert-auth", false, "Enable peer client cert authentication.")
+	fs.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file.")
+	for _, n := range []string{"force-new-cluster", "enable-pprof"} {
 		fs.Bool(n, false, "Accepted for compatibility.")
 	}
 	fs.String("log-package-levels", "", "Accepted for compatibility (use --debug).")

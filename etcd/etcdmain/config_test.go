@@ -251,3 +251,20 @@ func TestProxyMode(t *testing.T) {
 		t.Errorf("proxy cluster file not written: %v", err)
 	}
 }
+
+func TestTLSFlags(t *testing.T) {
+	cfg, err := parseConfig([]string{
+		"--cert-file", "c.pem", "--key-file", "k.pem", "--trusted-ca-file", "ca.pem", "--client-cert-auth",
+		"--peer-cert-file", "pc.pem", "--peer-key-file", "pk.pem", "--peer-ca-file", "pca.pem",
+	}, []string{"ETCD_CA_FILE=old-ca.pem"}, "", &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, p := cfg.ClientTLS, cfg.PeerTLS
+	if c.CertFile != "c.pem" || c.KeyFile != "k.pem" || c.TrustedCAFile != "ca.pem" || !c.ClientCertAuth || c.CAFile != "old-ca.pem" {
+		t.Errorf("client TLS = %+v", c)
+	}
+	if p.CertFile != "pc.pem" || p.KeyFile != "pk.pem" || p.CAFile != "pca.pem" || p.ClientCertAuth || !p.ClientCertRequired() {
+		t.Errorf("peer TLS = %+v", p)
+	}
+}

@@ -111,6 +111,8 @@ func RunEnv(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		ElectionTimeout:          cfg.election(),
 		MaxSnapshots:             maxSnap,
 		CORS:                     cfg.CORS,
+		ClientTLS:                cfg.ClientTLS,
+		PeerTLS:                  cfg.PeerTLS,
 		Logger:                   logging.NewCapnslog(stderr, level),
 	})
 	var derr *embed.DiscoveryError

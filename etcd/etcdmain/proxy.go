@@ -2,6 +2,7 @@ package etcdmain
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/corekit/corekit/etcd/internal/discovery"
 	"github.com/corekit/corekit/etcd/internal/membership"
 	"github.com/corekit/corekit/etcd/internal/proxy"
+	"github.com/corekit/corekit/internal/tlsutil"
 )
 
 func ms(v uint) time.Duration { return time.Duration(v) * time.Millisecond }
@@ -63,7 +65,24 @@ func runProxy(ctx context.Context, cfg *Config, log *slog.Logger) int {
 			peers = append(peers, parsed.URLs[n]...)
 		}
 	}
-	src, err := proxy.PeerMembers(proxy.SourceConfig{URLs: peers, ClusterFile: clusterFile, Logger: log})
+	// As etcd's proxy: the peer TLS settings serve both the member list
+	// (peer URLs) and the proxied requests (client URLs).
+	var memberTLS *tls.Config
+	if cfg.PeerTLS != (tlsutil.Info{}) {
+		if memberTLS, err = cfg.PeerTLS.ClientConfig(); err != nil {
+			log.Error(fmt.Sprintf("proxy: peer TLS: %v", err))
+			return exitError
+		}
+	}
+	var listenTLS *tls.Config
+	if !cfg.ClientTLS.Empty() {
+		if listenTLS, err = cfg.ClientTLS.ServerConfig(); err != nil {
+			log.Error(fmt.Sprintf("proxy: client TLS: %v", err))
+			return exitError
+		}
+	}
+	src, err := proxy.PeerMembers(proxy.SourceConfig{URLs: peers, ClusterFile: clusterFile, Logger: log,
+		Client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: memberTLS}}})
 	if err != nil {
 		log.Error(err.Error())
 		return exitError
@@ -76,6 +95,7 @@ func runProxy(ctx context.Context, cfg *Config, log *slog.Logger) int {
 		WriteTimeout:    ms(cfg.ProxyWriteTimeoutMs),
 		ReadTimeout:     ms(cfg.ProxyReadTimeoutMs),
 		ReadOnly:        cfg.Proxy == "readonly",
+		TLS:             memberTLS,
 		Logger:          log.With("pkg", "proxy"),
 	})
 	if err != nil {
@@ -89,6 +109,13 @@ func runProxy(ctx context.Context, cfg *Config, log *slog.Logger) int {
 			log.Error(err.Error())
 			return exitError
 		}
+		if u.Scheme == "https" && listenTLS == nil {
+			log.Error(fmt.Sprintf("TLS key/cert (--cert-file, --key-file) must be provided for %s with HTTPS scheme", raw))
+			for _, s := range servers {
+				s.Close()
+			}
+			return exitError
+		}
 		l, err := net.Listen("tcp", u.Host)
 		if err != nil {
 			log.Error(fmt.Sprintf("proxy: listen on %s: %v", raw, err))
@@ -96,6 +123,9 @@ func runProxy(ctx context.Context, cfg *Config, log *slog.Logger) int {
 				s.Close()
 			}
 			return exitError
+		}
+		if u.Scheme == "https" {
+			l = tls.NewListener(l, listenTLS)
 		}
 		log.Info("proxy: listening for client requests on " + raw)
 		hs := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}

@@ -215,8 +215,9 @@ func (s *EtcdServer) reconcile(ctx context.Context) error {
 // (GET <peer>/members), as a member joining an existing cluster does. It
 // returns the members, the cluster ID, and this member's ID, found by its
 // peer URLs.
-func fetchMembers(ctx context.Context, peers []string, self []string) ([]membership.Member, uint64, uint64, error) {
-	c := &http.Client{Timeout: 5 * time.Second}
+func fetchMembers(ctx context.Context, hc *http.Client, peers []string, self []string) ([]membership.Member, uint64, uint64, error) {
+	c := *hc
+	c.Timeout = 5 * time.Second
 	mine := strings.Join(slices.Sorted(slices.Values(self)), ",")
 	var lastErr error = errors.New("no peers to ask")
 	for _, p := range peers {

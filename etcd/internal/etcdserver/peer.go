@@ -3,6 +3,7 @@ package etcdserver
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +83,9 @@ func (s *EtcdServer) serveProposal(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			out.Failure = err.Error()
 		default:
+			// The follower answers once it applied the entry: tell it
+			// the commit index now rather than with the next append.
+			s.node.NudgeCommit()
 			if fr, ok := res.(*fsm.Result); ok && fr != nil {
 				out.Event, out.StoreIndex = fr.Event, fr.StoreIndex
 				var ve *v2api.Error
@@ -106,7 +110,7 @@ var errRetry = errors.New("etcdserver: leader changed, retrying")
 // after the write sees it (as in etcd, where the write completes on the
 // member that received it).
 func (s *EtcdServer) forward(ctx context.Context, addr string, cmd []byte) (Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+proposePath, bytes.NewReader(cmd))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.peerScheme()+"://"+addr+proposePath, bytes.NewReader(cmd))
 	if err != nil {
 		return Response{}, err
 	}
@@ -151,8 +155,17 @@ func (s *EtcdServer) forward(ctx context.Context, addr string, cmd []byte) (Resp
 	return Response{Event: out.Event, EtcdIndex: out.StoreIndex, RaftIndex: out.RaftIndex, RaftTerm: out.RaftTerm}, nil
 }
 
-func newPeerClient() *http.Client {
+// peerScheme is the scheme of the other members' peer URLs.
+func (s *EtcdServer) peerScheme() string {
+	if s.cfg.PeerTLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func newPeerClient(tc *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:       tc,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       time.Minute,
 		ResponseHeaderTimeout: 0,

@@ -2,6 +2,7 @@ package etcdserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type Config struct {
 	Election       time.Duration
 	MaxSnapshots   int
 	LogStore       string // raftnode.LogStoreWAL / LogStoreBolt; "" = default
+	// PeerTLS, when set, is the client side of peer TLS (--peer-cert-file
+	// etc.): forwarded proposals and /members requests use https with it.
+	PeerTLS *tls.Config
 	// Mux carries raft traffic on the peer listeners.
 	Mux    *raftnode.PeerMux
 	Now    func() time.Time
@@ -91,7 +95,7 @@ func New(ctx context.Context, cfg Config) (*EtcdServer, error) {
 		cfg.Election = time.Second
 	}
 	s := &EtcdServer{cfg: cfg, log: cfg.Logger, now: cfg.Now, startTime: cfg.Now(),
-		ready: make(chan struct{}), peerClient: newPeerClient()}
+		ready: make(chan struct{}), peerClient: newPeerClient(cfg.PeerTLS)}
 	memberDir := filepath.Join(cfg.DataDir, "member")
 	if err := os.MkdirAll(memberDir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcdserver: cannot create data dir: %w", err)
@@ -203,7 +207,7 @@ func (s *EtcdServer) joinIdentity(ctx context.Context) (*clusterFile, error) {
 		}
 		peers = append(peers, s.cfg.InitialCluster.URLs[n]...)
 	}
-	ms, cid, self, err := fetchMembers(ctx, peers, s.cfg.PeerURLs)
+	ms, cid, self, err := fetchMembers(ctx, s.peerClient, peers, s.cfg.PeerURLs)
 	if err != nil {
 		return nil, err
 	}
@@ -537,7 +541,11 @@ type selfStats struct {
 	StartTime            string     `json:"startTime"`
 	LeaderInfo           leaderInfo `json:"leaderInfo"`
 	RecvAppendRequestCnt uint64     `json:"recvAppendRequestCnt"`
+	RecvPkgRate          float64    `json:"recvPkgRate,omitempty"`
+	RecvBandwidthRate    float64    `json:"recvBandwidthRate,omitempty"`
 	SendAppendRequestCnt uint64     `json:"sendAppendRequestCnt"`
+	SendPkgRate          float64    `json:"sendPkgRate,omitempty"`
+	SendBandwidthRate    float64    `json:"sendBandwidthRate,omitempty"`
 }
 
 // SelfStats implements Server (/v2/stats/self).
@@ -550,9 +558,12 @@ func (s *EtcdServer) SelfStats() []byte {
 		li = leaderInfo{Leader: membership.IDString(lid), Uptime: s.now().Sub(since).String(),
 			StartTime: since.Format(time.RFC3339Nano)}
 	}
+	sent, recv, sendPkg, sendBW, recvPkg, recvBW := s.node.Stats().Self()
 	b, _ := json.Marshal(selfStats{
 		Name: s.cfg.Name, ID: membership.IDString(s.id), State: s.node.State(),
 		StartTime: s.startTime.Format(time.RFC3339Nano), LeaderInfo: li,
+		RecvAppendRequestCnt: recv, RecvPkgRate: recvPkg, RecvBandwidthRate: recvBW,
+		SendAppendRequestCnt: sent, SendPkgRate: sendPkg, SendBandwidthRate: sendBW,
 	})
 	return b
 }
@@ -577,11 +588,17 @@ func (s *EtcdServer) LeaderStats() ([]byte, bool) {
 		return nil, false
 	}
 	followers := map[string]followerStats{}
+	measured := s.node.Stats().Followers()
 	ms, _ := s.memberView()
 	for _, m := range ms {
 		if m.ID != s.id {
 			var f followerStats
 			f.Latency.Minimum = 1 << 63
+			if st, ok := measured[membership.IDString(m.ID)]; ok {
+				f.Counts.Success, f.Counts.Fail = st.Success, st.Fail
+				f.Latency.Current, f.Latency.Average, f.Latency.StandardDeviation = st.Current, st.Average, st.StdDev
+				f.Latency.Minimum, f.Latency.Maximum = st.Min, st.Max
+			}
 			followers[membership.IDString(m.ID)] = f
 		}
 	}

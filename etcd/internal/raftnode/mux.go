@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -19,6 +20,7 @@ import (
 type PeerMux struct {
 	listeners []net.Listener
 	advertise net.Addr
+	dialTLS   *tls.Config // nil: raft dials peers in plain TCP
 	raftCh    chan net.Conn
 	httpCh    chan net.Conn
 	done      chan struct{}
@@ -32,8 +34,19 @@ const peekTimeout = 10 * time.Second
 
 // NewPeerMux starts accepting on every listener. advertise is the address
 // raft tells its peers (host:port of the first advertised peer URL).
+// Listeners of https peer URLs are TLS listeners (tls.NewListener): the
+// handshake happens before the first byte is peeked, so raft and peer HTTP
+// both run inside TLS.
 func NewPeerMux(listeners []net.Listener, advertise net.Addr) *PeerMux {
+	return NewPeerMuxTLS(listeners, advertise, nil)
+}
+
+// NewPeerMuxTLS is NewPeerMux for https peers: raft dials the other members
+// with dialTLS (the peer key pair as client certificate, the peer CA as
+// roots). A nil dialTLS means plain TCP.
+func NewPeerMuxTLS(listeners []net.Listener, advertise net.Addr, dialTLS *tls.Config) *PeerMux {
 	m := &PeerMux{
+		dialTLS:   dialTLS,
 		listeners: listeners,
 		advertise: advertise,
 		raftCh:    make(chan net.Conn),
@@ -132,6 +145,10 @@ func (l *muxListener) Close() error {
 func (l *muxListener) Addr() net.Addr { return l.m.advertise }
 
 func (l *muxListener) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if l.m.dialTLS != nil {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: l.m.dialTLS}
+		return d.Dial("tcp", string(addr))
+	}
 	return net.DialTimeout("tcp", string(addr), timeout)
 }
 

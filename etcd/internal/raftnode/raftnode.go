@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -70,17 +71,34 @@ type Config struct {
 	SnapshotThreshold uint64
 	// RetainSnapshots is how many snapshot files to keep (default 2).
 	RetainSnapshots int
+	// CommitTimeout is how long the leader lets pass without new entries
+	// before it sends an AppendEntries just to carry its commit index
+	// (raft.Config.CommitTimeout, randomised up to 2×). Followers learn that
+	// an entry committed only from such a message or the next append, so a
+	// write forwarded by a follower waits up to this long before the
+	// follower applies it. Zero means DefaultCommitTimeout.
+	CommitTimeout time.Duration
 	// Bootstrap is the initial configuration, used only when Dir holds no
 	// raft state yet. Empty for a member joining an existing cluster: it
 	// waits for the leader to contact it.
 	Bootstrap []Peer
 }
 
+// DefaultCommitTimeout is hashicorp/raft's default. Followers learn of
+// commits quickly anyway: a heartbeat carries the commit index when the
+// follower does not know it yet (commitNotifier), and NudgeCommit sends one
+// right after a forwarded proposal commits.
+const DefaultCommitTimeout = 50 * time.Millisecond
+
 // Node is a running raft member.
 type Node struct {
 	Raft      *raft.Raft
 	cfg       Config
 	transport *raft.NetworkTransport
+	stats     *AppendStats
+	raftPtr   atomic.Pointer[raft.Raft] // Raft, for the transport's goroutines
+	nudge     chan struct{}
+	cn        *commitNotifier
 	closers   []io.Closer
 	log       *slog.Logger
 	// readyIndex is the last command entry in the log at start: the FSM has
@@ -126,10 +144,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.SnapshotThreshold == 0 {
 		cfg.SnapshotThreshold = 10000
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), nudge: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
+			close(n.done)
 			n.closeAll()
 		}
 	}()
@@ -154,16 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:  hlog,
 	})
 
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.ID)
-	rc.Logger = hlog
-	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = Timing(cfg.Heartbeat, cfg.Election)
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.SnapshotInterval = time.Second // how often (randomised up to 2×) to check the threshold
-	rc.TrailingLogs = 5000            // etcd keeps 5000 entries for slow followers
-	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 256
-	rc.NoSnapshotRestoreOnStart = false
+	rc := raftConfig(cfg, hlog)
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
@@ -186,17 +196,54 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if n.readyIndex, err = lastCommandIndex(logs); err != nil {
 		return nil, err
 	}
-	r, err := raft.NewRaft(rc, cfg.FSM, logs, stable, snaps, n.transport)
+	n.stats = &AppendStats{followers: map[raft.ServerID]*FollowerStats{}}
+	cn := newCommitNotifier()
+	n.cn = cn
+	cn.commitIndex = func() uint64 {
+		if r := n.raftPtr.Load(); r != nil {
+			return r.CommitIndex()
+		}
+		return 0
+	}
+	cn.logTerm = func(index uint64) (uint64, bool) {
+		var l raft.Log
+		if err := logs.GetLog(index, &l); err != nil {
+			return 0, false
+		}
+		return l.Term, true
+	}
+	r, err := raft.NewRaft(rc, cfg.FSM, logs, stable, snaps, newStatsTransport(n.transport, n.stats, cn, n.done))
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
 	n.Raft = r
+	n.raftPtr.Store(r)
+	go n.nudgeLoop()
 	n.snapIndex, _ = strconv.ParseUint(r.Stats()["last_snapshot_index"], 10, 64)
 	ok = true
 	n.log.Info("raft started", "dir", cfg.Dir, "log-store", cfg.LogStore, "existing-state", existing,
 		"snapshot-index", n.snapIndex, "last-index", r.LastIndex(),
 		"heartbeat-timeout", rc.HeartbeatTimeout, "election-timeout", rc.ElectionTimeout)
 	return n, nil
+}
+
+// raftConfig builds hashicorp/raft's configuration from cfg.
+func raftConfig(cfg Config, hlog hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = Timing(cfg.Heartbeat, cfg.Election)
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.CommitTimeout = cfg.CommitTimeout
+	if rc.CommitTimeout <= 0 {
+		rc.CommitTimeout = DefaultCommitTimeout
+	}
+	rc.SnapshotInterval = time.Second // how often (randomised up to 2×) to check the threshold
+	rc.TrailingLogs = 5000            // etcd keeps 5000 entries for slow followers
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.NoSnapshotRestoreOnStart = false
+	return rc
 }
 
 func openLogStore(kind, dir string, hlog hclog.Logger) (raft.LogStore, raft.StableStore, error) {
@@ -330,6 +377,40 @@ func (n *Node) State() string {
 		return "StateFollower"
 	}
 }
+
+// NudgeCommit makes the leader heartbeat its followers now, so that those
+// that lack the latest commit index learn it (commitNotifier) instead of
+// waiting for the next append. Call it after an entry a follower waits for
+// committed. Nudges coalesce; it never blocks.
+func (n *Node) NudgeCommit() {
+	select {
+	case n.nudge <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) nudgeLoop() {
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.nudge:
+		}
+		// VerifyLeader heartbeats every follower at once; waiting for it
+		// bounds the nudges to one round trip at a time. A follower whose
+		// acknowledgement came after the commit (the other follower made
+		// the quorum) is told in the next round.
+		for round := 0; round < 4 && n.IsLeader(); round++ {
+			if round > 0 && !n.cn.pending() {
+				break
+			}
+			_ = n.VerifyLeader(context.Background())
+		}
+	}
+}
+
+// Stats returns the append-request statistics (/v2/stats/self, /leader).
+func (n *Node) Stats() *AppendStats { return n.stats }
 
 // Snapshot forces a snapshot now.
 func (n *Node) Snapshot() error { return n.Raft.Snapshot().Error() }

@@ -242,3 +242,15 @@ func TestLogStoreSurvivesTailTruncation(t *testing.T) {
 		})
 	}
 }
+
+func TestCommitTimeout(t *testing.T) {
+	if got := raftConfig(Config{ID: "1"}, nil).CommitTimeout; got != DefaultCommitTimeout {
+		t.Errorf("default CommitTimeout = %v, want %v", got, DefaultCommitTimeout)
+	}
+	if got := raftConfig(Config{ID: "1", CommitTimeout: 20 * time.Millisecond}, nil).CommitTimeout; got != 20*time.Millisecond {
+		t.Errorf("CommitTimeout override = %v, want 20ms", got)
+	}
+	if err := raft.ValidateConfig(raftConfig(Config{ID: "1"}, nil)); err != nil {
+		t.Errorf("default config invalid: %v", err)
+	}
+}

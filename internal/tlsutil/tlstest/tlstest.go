@@ -1,7 +1,7 @@
 // Package tlstest writes throw-away certificates for tests: a CA, a server
-// certificate and a client certificate signed by it (both valid for
-// 127.0.0.1, ::1 and localhost), and a client certificate from an unrelated
-// CA. Files go to t.TempDir(). Test-only; keys are ECDSA P-256.
+// certificate, a client certificate and a peer certificate (server and
+// client auth) signed by it (all valid for 127.0.0.1, ::1 and localhost),
+// and a client certificate from an unrelated CA. Files go to t.TempDir(). Test-only; keys are ECDSA P-256.
 package tlstest
 
 import (
@@ -25,6 +25,9 @@ type Files struct {
 	ServerCert, ServerKey   string // server auth, signed by the CA
 	ClientCert, ClientKey   string // client auth, signed by the CA
 	ForeignCert, ForeignKey string // client auth, signed by another CA
+	// PeerCert/PeerKey: server and client auth, signed by the CA (what an
+	// etcd member presents on its peer port and when it dials its peers).
+	PeerCert, PeerKey string
 }
 
 type issuer struct {
@@ -43,6 +46,7 @@ func Generate(t testing.TB) Files {
 	f.ServerCert, f.ServerKey = leaf(t, dir, "server", ca, x509.ExtKeyUsageServerAuth)
 	f.ClientCert, f.ClientKey = leaf(t, dir, "client", ca, x509.ExtKeyUsageClientAuth)
 	f.ForeignCert, f.ForeignKey = leaf(t, dir, "foreign", other, x509.ExtKeyUsageClientAuth)
+	f.PeerCert, f.PeerKey = leaf(t, dir, "peer", ca, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	return f
 }
 
@@ -80,7 +84,7 @@ func newCA(t testing.TB, cn string) issuer {
 	return issuer{cert: cert, key: key}
 }
 
-func leaf(t testing.TB, dir, name string, ca issuer, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+func leaf(t testing.TB, dir, name string, ca issuer, usage ...x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -92,7 +96,7 @@ func leaf(t testing.TB, dir, name string, ca issuer, usage x509.ExtKeyUsage) (ce
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback},
 	}
