@@ -28,8 +28,10 @@ test: build vet
 test-short: build
 	$(GO) test -count=1 -short ./...
 
+# Side by side with Debian's etcd 3.4 (--enable-v2): single member, then 3-member clusters.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./etcd/... 
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./etcd/bench/
+	$(GO) test -run '^$$' -bench Cluster -benchtime 2000x -timeout 30m ./etcd/cluster/
 
 # fleet at scale: simulated agents (real engine, in-memory unit managers), 100 machines x 2,000 units.
 bench-fleet: build
