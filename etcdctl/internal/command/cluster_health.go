@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,7 +72,7 @@ func runClusterHealth(ctx context.Context, opts *ClusterHealthOptions) error {
 					if errors.Is(err, context.Canceled) {
 						return nil
 					}
-					fmt.Fprintf(out, "failed to check the health of member %s on %s: %v\n", m.ID, u, err)
+					fmt.Fprintf(out, "failed to check the health of member %s on %s: %v\n", m.ID, u, healthGetError(u, err))
 					continue
 				}
 				checked = true
@@ -118,4 +120,16 @@ func joinComma(ss []string) string {
 		s += x
 	}
 	return s
+}
+
+// healthGetError words a failed health request as etcdctl's plain
+// http.Get(u + "/health") does: a transport error carries the
+// `Get "<u>/health": ` prefix of *url.Error.
+func healthGetError(u string, err error) error {
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || !errors.As(err, &ne) {
+		return err
+	}
+	return &url.Error{Op: "Get", URL: u + "/health", Err: err}
 }
