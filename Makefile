@@ -33,9 +33,11 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./etcd/bench/
 	$(GO) test -run '^$$' -bench Cluster -benchtime 2000x -timeout 30m ./etcd/cluster/
 
-# fleet at scale: simulated agents (real engine, in-memory unit managers), 100 machines x 2,000 units.
+# fleet at scale: simulated agents (real engine, in-memory unit managers), 100 machines x 2,000 units;
+# then 1,000 units on 3 real systemd-nspawn machines (root + systemd-nspawn, else it skips loudly).
 bench-fleet: build
 	$(GO) test -run '^$$' -bench SimulatedCluster -benchtime 1x -timeout 30m ./fleet/internal/sim/
+	$(GO) test -run '^$$' -bench RealCluster -benchtime 1x -timeout 15m ./fleet/bench/
 
 # The user's story (DESIGN.md steps 1-6) on a `make up` cluster; needs root + systemd-nspawn.
 e2e: build

@@ -21,7 +21,9 @@ import (
 )
 
 const (
-	agentTTL = 4 * time.Second
+	// Long enough that a poweroff on a loaded machine finishes before the
+	// presence could expire: the test asserts fleetd released it itself.
+	agentTTL = 10 * time.Second
 	interval = 500 * time.Millisecond
 )
 
@@ -246,10 +248,21 @@ func TestFleetOnRealSystemd(t *testing.T) {
 		l, err := reg.GetLease(ctx, "engine-leader")
 		return err == nil && l != nil && l.MachineID != lease.MachineID, fmt.Sprint(l, err)
 	})
+	// The killed fleetd's presence is still live (its TTL has not run out),
+	// so counting machines cannot tell that the new process registered:
+	// count its "machine registered" log lines instead. A SIGTERM that
+	// reaches a fleetd still starting up would otherwise race the release
+	// checked below.
+	registered := func() int {
+		r := oldLeader.Run(ctx, "journalctl", "-u", "fleet.service", "-o", "cat", "--no-pager")
+		return strings.Count(r.Stdout, "machine registered")
+	}
+	regsBefore := registered()
 	oldLeader.MustRun(ctx, "systemctl", "start", "fleet.service")
 	waitFor(t, "killed fleetd re-registered", 15*time.Second, func() (bool, string) {
+		n := registered()
 		ms, _ := reg.Machines(ctx)
-		return len(ms) == 3, fmt.Sprint(len(ms))
+		return n > regsBefore && len(ms) == 3, fmt.Sprint(n, " registrations, ", len(ms), " machines")
 	})
 
 	// Power off a machine running a unit: it runs elsewhere within
