@@ -678,11 +678,6 @@ func execWatchFollower(t *testing.T, leader, follower *node) {
 func TestClusterRemoveViaFollower(t *testing.T) {
 	for _, k := range []etcdtest.Kind{etcdtest.Ours, etcdtest.Reference} {
 		t.Run(string(k), func(t *testing.T) {
-			if k == etcdtest.Ours && os.Getenv("ETCDCTL_TEST_KNOWN_BUGS") == "" {
-				t.Skip("KNOWN BUG (our etcd): a member change served by a follower updates the member list at once but raft's " +
-					"configuration only at the leader's next reconcile, so a failure in between loses quorum for good " +
-					"(2 of 4 raft voters). Run with ETCDCTL_TEST_KNOWN_BUGS=1 to see it.")
-			}
 			clearEnv(t)
 			c := startCluster(t, k, 3)
 			list := run(t.Context(), "", "--endpoints", c.nodes[0].clientURL, "member", "list").stdout

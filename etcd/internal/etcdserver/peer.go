@@ -38,8 +38,8 @@ type forwardResult struct {
 }
 
 // PeerHandler serves the peer port's HTTP side: /members (the full member
-// list, for joining members and proxies), /version, and the proposal
-// endpoint followers use to forward writes to the leader.
+// list, for joining members and proxies), /version, and the endpoints
+// followers use to forward writes and member changes to the leader.
 func (s *EtcdServer) PeerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +57,7 @@ func (s *EtcdServer) PeerHandler() http.Handler {
 		fmt.Fprintf(w, `{"etcdserver":%q,"etcdcluster":%q}`, ServerVersion, ClusterVersion)
 	})
 	mux.HandleFunc("POST "+proposePath, s.serveProposal)
+	mux.HandleFunc("POST "+membersPath, s.serveMembers)
 	return mux
 }
 
@@ -74,7 +75,7 @@ func (s *EtcdServer) serveProposal(w http.ResponseWriter, r *http.Request) {
 	if !s.node.IsLeader() {
 		out.NotLeader = true
 	} else {
-		res, idx, err := s.node.Apply(r.Context(), b)
+		res, idx, err := s.applyLeader(r.Context(), b)
 		switch {
 		case errors.Is(err, raftnode.ErrNotLeader):
 			out.NotLeader = true // not appended: the follower may retry
@@ -170,4 +171,105 @@ func newPeerClient(tc *tls.Config) *http.Client {
 		IdleConnTimeout:       time.Minute,
 		ResponseHeaderTimeout: 0,
 	}}
+}
+
+// membersPath is the peer endpoint through which followers hand member
+// changes to the leader, which reads, modifies and commits the member list
+// and the raft configuration (members.go).
+const membersPath = "/corekit/members"
+
+// memberResult is the membersPath response body.
+type memberResult struct {
+	Member    *v2api.Member `json:"member,omitempty"`
+	Err       string        `json:"error,omitempty"`
+	NotLeader bool          `json:"notLeader,omitempty"`
+	RaftIndex uint64        `json:"raftIndex"`
+}
+
+func (s *EtcdServer) serveMembers(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Etcd-Cluster-ID") != membership.IDString(s.clusterID) {
+		http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+		return
+	}
+	var op memberOp
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&op); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReqTimeout())
+	defer cancel()
+	var out memberResult
+	m, idx, err := s.changeMembersLeader(ctx, op)
+	switch {
+	case errors.Is(err, errRetry):
+		out.NotLeader = true // nothing proposed: the follower may retry
+	case err != nil:
+		out.Err = err.Error()
+	default:
+		s.node.NudgeCommit()
+		out.RaftIndex = idx
+		if op.Op == "add" {
+			out.Member = &m
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(&out)
+}
+
+// memberErrors are the errors a forwarded member change can return, by text.
+var memberErrors = []error{ErrIDExists, ErrPeerURLExists, ErrIDNotFound, ErrIDRemoved,
+	ErrTimeout, ErrStopped, ErrNoLeader, ErrTimeoutLeaderFail, ErrTimeoutConnectionLost}
+
+// forwardMembers sends a member change to the leader at addr (host:port of
+// its peer URL) and waits until this member applied the new member list.
+func (s *EtcdServer) forwardMembers(ctx context.Context, addr string, op memberOp) (v2api.Member, error) {
+	body, err := json.Marshal(op)
+	if err != nil {
+		return v2api.Member{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.peerScheme()+"://"+addr+membersPath, bytes.NewReader(body))
+	if err != nil {
+		return v2api.Member{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Etcd-Cluster-ID", membership.IDString(s.clusterID))
+	resp, err := s.peerClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return v2api.Member{}, s.ctxErr(ctx)
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return v2api.Member{}, fmt.Errorf("%w: %v", errRetry, err)
+		}
+		return v2api.Member{}, ErrTimeoutConnectionLost
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return v2api.Member{}, fmt.Errorf("etcdserver: leader refused member change: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var out memberResult
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return v2api.Member{}, fmt.Errorf("etcdserver: bad member change response from leader: %w", err)
+	}
+	switch {
+	case out.NotLeader:
+		return v2api.Member{}, errRetry
+	case out.Err != "":
+		for _, e := range memberErrors {
+			if e.Error() == out.Err {
+				return v2api.Member{}, e
+			}
+		}
+		return v2api.Member{}, errors.New(out.Err)
+	}
+	if err := s.fsm.WaitApplied(ctx, out.RaftIndex); err != nil {
+		return v2api.Member{}, s.ctxErr(ctx)
+	}
+	var m v2api.Member
+	if out.Member != nil {
+		m = *out.Member
+	}
+	return m, nil
 }

@@ -74,9 +74,12 @@ type EtcdServer struct {
 
 	stopped    atomic.Bool
 	peerClient *http.Client
-	memberMu   sync.Mutex // serialises member add/remove/update
-	joined     bool       // joined an existing cluster (no bootstrap)
-	lock       *os.File   // flock on <data-dir>/member/lock
+	memberMu   sync.Mutex // serialises member changes, reconcile and (on the leader) attribute publishes
+	// reconciledTerm is the raft term in which reconcileTick last passed a
+	// barrier (guarded by memberMu).
+	reconciledTerm uint64
+	joined         bool     // joined an existing cluster (no bootstrap)
+	lock           *os.File // flock on <data-dir>/member/lock
 }
 
 var _ Server = (*EtcdServer)(nil)
@@ -270,7 +273,7 @@ func (s *EtcdServer) Run(ctx context.Context) error {
 		case <-recon.C:
 			select {
 			case <-s.ready:
-				s.reconcileNow(ctx)
+				s.reconcileTick(ctx)
 			default:
 			}
 		}
@@ -459,7 +462,7 @@ func (s *EtcdServer) propose(ctx context.Context, c command.Command) (Response, 
 				return resp, err
 			}
 		} else if hasLeader {
-			res, idx, err := s.node.Apply(ctx, b)
+			res, idx, err := s.applyLeader(ctx, b)
 			switch {
 			case err == nil:
 				r, _ := res.(*fsm.Result)
