@@ -40,6 +40,9 @@ func TestWatchRecursiveForever(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
 		var out, errb syncBuffer
+		// a write first, so that base is never 0: --after-index 0 means
+		// "from now", and a fresh store of ours starts at index 0.
+		ctl(t, s, "set", "/w-seed", "x")
 		base := newNormalizer(t, s).base
 		// --after-index makes the watch independent of when the goroutine starts
 		wait := startCtl(ctx, s, &out, &errb, "watch", "--recursive", "--forever", "--after-index", fmt.Sprint(base), "/w")
