@@ -55,6 +55,12 @@ type Config struct {
 	// member.
 	Discovery      string
 	DiscoveryProxy string // --discovery-proxy
+	// DiscoveryDefaultSize is --discovery-default-size (a corekit
+	// extension): the cluster size assumed, with a warning, when Discovery
+	// is a plain keys URL (path containing /v2/keys/) with no _config/size,
+	// as etcd 0.4-era setups (seed 001) have. Zero means 3; negative
+	// disables it. Discovery service tokens are never defaulted.
+	DiscoveryDefaultSize int
 
 	SnapshotCount     uint64        // default 10000
 	HeartbeatInterval time.Duration // default 100ms
@@ -88,6 +94,7 @@ type Etcd struct {
 	closeOnce  sync.Once
 	closeErr   error
 	log        *slog.Logger
+	errc       chan error
 }
 
 // Start starts a member. ctx bounds only the start-up; the member runs until
@@ -184,6 +191,7 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 			icStr, err = discovery.Join(ctx, discovery.Config{
 				DiscoveryURL: cfg.Discovery, Name: cfg.Name, PeerURLs: e.peerURLs,
 				Proxy: cfg.DiscoveryProxy, Logger: cfg.Logger.With("pkg", "discovery"),
+				DefaultSize: DiscoveryDefaultSize(cfg.DiscoveryDefaultSize),
 			})
 			if err != nil {
 				return nil, &DiscoveryError{Err: err}
@@ -241,9 +249,12 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Add(1)
+	e.errc = make(chan error, 1)
 	go func() {
 		defer e.wg.Done()
-		_ = srv.Run(runCtx)
+		if err := srv.Run(runCtx); err != nil {
+			e.errc <- err
+		}
 	}()
 
 	client := v2http.NewClientHandler(srv, v2http.Options{Logger: cfg.Logger.With("pkg", "v2http"), Now: cfg.Now, CORS: cfg.CORS})
@@ -252,6 +263,18 @@ func Start(ctx context.Context, cfg Config) (_ *Etcd, err error) {
 	}
 	e.serve(e.mux.HTTP(), srv.PeerHandler())
 	return e, nil
+}
+
+// DiscoveryDefaultSize maps Config.DiscoveryDefaultSize to
+// discovery.Config.DefaultSize: zero means 3, negative disables.
+func DiscoveryDefaultSize(n int) int {
+	switch {
+	case n == 0:
+		return 3
+	case n < 0:
+		return 0
+	}
+	return n
 }
 
 // DiscoveryError is a failed discovery bootstrap; etcdmain prints etcd's
@@ -332,6 +355,11 @@ func (e *Etcd) PeerURLs() []string { return e.peerURLs }
 
 // Ready is closed when the member has applied its on-disk state.
 func (e *Etcd) Ready() <-chan struct{} { return e.Server.Ready() }
+
+// Err reports a fatal error of the running member, such as
+// etcdserver.ErrClusterIDMismatch (its data dir belongs to another cluster
+// than all its peers); the caller should then Close it.
+func (e *Etcd) Err() <-chan error { return e.errc }
 
 // Close stops serving, stops raft and closes the data directory: the
 // member shuts down gracefully (in-flight requests get up to 2 s).

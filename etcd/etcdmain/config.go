@@ -50,6 +50,7 @@ type Config struct {
 	DiscoverySRV             string
 	DiscoveryFallback        string
 	DiscoveryProxy           string
+	DiscoveryDefaultSize     uint
 	Proxy                    string
 	ProxyFailureWaitMs       uint
 	ProxyRefreshIntervalMs   uint
@@ -153,6 +154,7 @@ func newParser(stderr io.Writer) *parser {
 	fs.StringVar(&c.DiscoverySRV, "discovery-srv", "", "DNS domain used to bootstrap initial cluster.")
 	fs.StringVar(&c.DiscoveryFallback, "discovery-fallback", "proxy", "Expected behavior ('exit' or 'proxy') when discovery services fails.")
 	fs.StringVar(&c.DiscoveryProxy, "discovery-proxy", "", "HTTP proxy to use for traffic to discovery service.")
+	fs.UintVar(&c.DiscoveryDefaultSize, "discovery-default-size", 3, "Cluster size assumed when a plain /v2/keys/ discovery URL has no _config/size (corekit extension; 0 disables).")
 	fs.Bool("strict-reconfig-check", false, "Reject reconfiguration requests that would cause quorum loss.")
 	// proxy
 	fs.StringVar(&c.Proxy, "proxy", "off", "Valid values include 'on', 'readonly', 'off'.")
@@ -395,4 +397,13 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Every flag may also be set with an ETCD_ environment variable: --initial-cluster-token is ETCD_INITIAL_CLUSTER_TOKEN. A flag on the command line wins.")
 	fmt.Fprintln(w, "")
 	fs.PrintDefaults()
+}
+
+// discoveryDefaultSize maps --discovery-default-size to
+// embed.Config.DiscoveryDefaultSize (where 0 would mean 3): 0 disables.
+func (c *Config) discoveryDefaultSize() int {
+	if c.DiscoveryDefaultSize == 0 {
+		return -1
+	}
+	return int(min(c.DiscoveryDefaultSize, 1<<20))
 }

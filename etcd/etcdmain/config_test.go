@@ -29,7 +29,7 @@ func TestParseDefaults(t *testing.T) {
 		AdvertiseClientURLs:      []string{"http://localhost:2379", "http://localhost:4001"},
 		InitialCluster:           "default=http://localhost:2380,default=http://localhost:7001",
 		InitialClusterState:      "new", InitialClusterToken: "etcd-cluster",
-		MaxSnapshots: 5, MaxWals: 5, DiscoveryFallback: "proxy", Proxy: "off",
+		MaxSnapshots: 5, MaxWals: 5, DiscoveryFallback: "proxy", DiscoveryDefaultSize: 3, Proxy: "off",
 		ProxyFailureWaitMs: 5000, ProxyRefreshIntervalMs: 30000, ProxyDialTimeoutMs: 1000, ProxyWriteTimeoutMs: 5000,
 		Warnings: []string{"no data-dir provided, using default data-dir ./default.etcd"},
 	}
@@ -51,6 +51,16 @@ func TestFlagEnvPrecedence(t *testing.T) {
 			}
 			if c.DataDir != "infra1.etcd" || c.InitialCluster != "infra1=http://localhost:2380,infra1=http://localhost:7001" {
 				t.Errorf("name-derived defaults: %q %q", c.DataDir, c.InitialCluster)
+			}
+		}},
+		{"discovery default size from env", nil, []string{"ETCD_DISCOVERY_DEFAULT_SIZE=5"}, func(t *testing.T, c *Config) {
+			if c.DiscoveryDefaultSize != 5 || c.discoveryDefaultSize() != 5 {
+				t.Errorf("discovery default size = %d", c.DiscoveryDefaultSize)
+			}
+		}},
+		{"discovery default size 0 disables", []string{"--discovery-default-size", "0"}, nil, func(t *testing.T, c *Config) {
+			if c.discoveryDefaultSize() >= 0 {
+				t.Errorf("--discovery-default-size 0 maps to %d, want negative (disabled)", c.discoveryDefaultSize())
 			}
 		}},
 		{"flag wins", []string{"--name", "fromflag"}, []string{"ETCD_NAME=fromenv"}, func(t *testing.T, c *Config) {

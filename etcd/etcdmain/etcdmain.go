@@ -106,6 +106,7 @@ func RunEnv(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		InitialClusterToken:      cfg.InitialClusterToken,
 		Discovery:                cfg.Discovery,
 		DiscoveryProxy:           cfg.DiscoveryProxy,
+		DiscoveryDefaultSize:     cfg.discoveryDefaultSize(),
 		SnapshotCount:            cfg.SnapshotCount,
 		HeartbeatInterval:        cfg.heartbeat(),
 		ElectionTimeout:          cfg.election(),
@@ -131,7 +132,13 @@ func RunEnv(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		return exitError
 	}
 	log.Info("serving", "client-urls", e.ClientURLs(), "peer-urls", e.PeerURLs(), "data-dir", cfg.DataDir)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-e.Err():
+		log.Error(err.Error())
+		_ = e.Close()
+		return exitError
+	}
 	log.Info("shutting down")
 	if err := e.Close(); err != nil {
 		log.Error("shutdown", "err", err)

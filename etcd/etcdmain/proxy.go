@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/corekit/corekit/etcd/embed"
 	"github.com/corekit/corekit/etcd/internal/discovery"
 	"github.com/corekit/corekit/etcd/internal/membership"
 	"github.com/corekit/corekit/etcd/internal/proxy"
@@ -50,7 +51,7 @@ func runProxy(ctx context.Context, cfg *Config, log *slog.Logger) int {
 		ic := cfg.InitialCluster
 		if cfg.Discovery != "" {
 			ic, err = discovery.GetCluster(ctx, discovery.Config{DiscoveryURL: cfg.Discovery, Proxy: cfg.DiscoveryProxy,
-				Logger: log.With("pkg", "discovery")})
+				Logger: log.With("pkg", "discovery"), DefaultSize: embed.DiscoveryDefaultSize(cfg.discoveryDefaultSize())})
 			if err != nil {
 				log.Error(fmt.Sprintf("proxy: %v", err))
 				return exitError

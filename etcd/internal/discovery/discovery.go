@@ -60,11 +60,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Backoff tunes the retries after connection failures and 5xx answers.
 	Backoff Backoff
-	// DefaultSize, when positive, is the cluster size assumed for a token
-	// without _config/size (an unknown token included), such as an etcd
-	// 0.4-style keys URL nobody configured (seed 001). Zero keeps etcd
-	// 2.x's behaviour: ErrTokenNotFound / ErrSizeNotFound. Not an etcd
-	// feature.
+	// DefaultSize, when positive, is the cluster size assumed when the
+	// discovery URL is a plain keys URL (its path contains /v2/keys/) and
+	// no _config/size exists there (the key itself may be missing too):
+	// an etcd 0.4-style URL nobody configured (seed 001). A warning is
+	// logged. Other URLs (a discovery service's tokens) keep etcd 2.x's
+	// ErrTokenNotFound / ErrSizeNotFound. Zero disables it. Not an etcd
+	// feature (--discovery-default-size is a corekit extension).
 	DefaultSize int
 }
 
@@ -116,6 +118,14 @@ func Registration(name string, peerURLs []string) string {
 	return strings.Join(parts, ",")
 }
 
+// IsKeysURL reports whether discoveryURL names a plain v2 key on an etcd
+// (its path contains /v2/keys/), as opposed to a discovery service token.
+// Only such URLs get Config.DefaultSize.
+func IsKeysURL(discoveryURL string) bool {
+	u, err := url.Parse(discoveryURL)
+	return err == nil && strings.Contains(u.Path+"/", "/v2/keys/")
+}
+
 // MemberID derives a member's ID in discovery mode, where the cluster token
 // is the full discovery URL.
 func MemberID(peerURLs []string, discoveryURL string) uint64 {
@@ -164,8 +174,9 @@ func newDiscovery(cfg Config, selfID string) (*discovery, error) {
 		cluster: cluster,
 		selfID:  selfID,
 		backoff: cfg.Backoff,
-
-		defaultSize: cfg.DefaultSize,
+	}
+	if IsKeysURL(cfg.DiscoveryURL) {
+		d.defaultSize = cfg.DefaultSize
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -269,7 +280,7 @@ func (d *discovery) checkCluster(ctx context.Context) ([]*v2api.Node, int, uint6
 		size = d.defaultSize
 		if !d.sizeLogged {
 			d.sizeLogged = true
-			d.log.Info(fmt.Sprintf("no size configured under %s, assuming %d", d.url, size))
+			d.log.Warn(fmt.Sprintf("no size configured under %s, assuming %d members (--discovery-default-size); set %s/_config/size to choose", d.url, size, d.url))
 		}
 	case notFound:
 		c := strings.TrimRight(e.Cause, "/")

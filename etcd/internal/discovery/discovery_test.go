@@ -471,8 +471,38 @@ func TestDefaultSizeForUnconfiguredToken(t *testing.T) {
 	if a != b || !strings.Contains(a, "n0=http://127.0.0.1:7001") || !strings.Contains(a, "n1=http://127.0.0.1:7002") {
 		t.Fatalf("clusters %q and %q", a, b)
 	}
-	if !strings.Contains(logs.String(), "no size configured under "+tok+", assuming 2") {
+	if !strings.Contains(logs.String(), "no size configured under "+tok+", assuming 2 members") {
 		t.Errorf("logs lack the assumption:\n%s", logs)
+	}
+}
+
+// DefaultSize applies only to plain keys URLs: a token URL without
+// /v2/keys/ in its path (a discovery service's) keeps the clear errors.
+func TestDefaultSizeOnlyForKeysURLs(t *testing.T) {
+	s := reference(t)
+	u, _ := url.Parse(s.ClientURL)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	// A service-style front: /<token> maps to /v2/keys/<token>.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path = "/v2/keys" + r.URL.Path
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := member(srv.URL+"/"+randomKey(t), "m1", 1, nil)
+	cfg.DefaultSize = 3
+	if _, err := Join(t.Context(), cfg); !errors.Is(err, ErrTokenNotFound) {
+		t.Fatalf("service-style unknown token: err = %v, want ErrTokenNotFound", err)
+	}
+	for in, want := range map[string]bool{
+		"http://172.17.8.1:4001/v2/keys/abc":   true,
+		"http://172.17.8.1:4001/v2/keys/a/b/c": true,
+		"https://discovery.etcd.io/abc":        false,
+		"http://h/v2/keysabc":                  false,
+		"http://h/abc/v2/keys/x":               true,
+	} {
+		if got := IsKeysURL(in); got != want {
+			t.Errorf("IsKeysURL(%q) = %v, want %v", in, got, want)
+		}
 	}
 }
 

@@ -22,8 +22,11 @@
 //   - A watch whose index the server's history has already dropped (401
 //     "The event in requested index is outdated and cleared") lists the
 //     token again and waits from there; etcd gave up.
-//   - Config.DefaultSize (off by default) lets a token without a size key
-//     work, for etcd 0.4-style keys URLs nobody configured (seed 001).
+//   - Config.DefaultSize (off by default; etcd's --discovery-default-size,
+//     3 there) lets a plain keys URL (path containing /v2/keys/) without a
+//     size key work, for etcd 0.4-style URLs nobody configured (seed 001),
+//     with a warning. Discovery service tokens are never defaulted: an
+//     unknown one is still ErrTokenNotFound.
 //
 // Read Join first (discovery.go), then the wire helpers in client.go.
 // Member IDs come from etcd/internal/membership (NewMember, IDString).

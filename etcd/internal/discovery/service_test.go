@@ -98,7 +98,10 @@ func TestJoinOnDiscoveryService(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	_, err := Join(ctx, member(base+"/0123456789abcdef0123456789abcdef", "m1", 1, nil))
+	// A service token is never defaulted, even with DefaultSize set.
+	unknown := member(base+"/0123456789abcdef0123456789abcdef", "m1", 1, nil)
+	unknown.DefaultSize = 3
+	_, err := Join(ctx, unknown)
 	if !errors.Is(err, ErrTokenNotFound) {
 		t.Fatalf("unknown token: %v, want ErrTokenNotFound", err)
 	}

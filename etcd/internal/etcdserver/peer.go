@@ -49,7 +49,6 @@ func (s *EtcdServer) PeerHandler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Etcd-Cluster-ID", membership.IDString(s.clusterID))
 		_ = json.NewEncoder(w).Encode(s.Members())
 	})
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
@@ -58,12 +57,11 @@ func (s *EtcdServer) PeerHandler() http.Handler {
 	})
 	mux.HandleFunc("POST "+proposePath, s.serveProposal)
 	mux.HandleFunc("POST "+membersPath, s.serveMembers)
-	return mux
+	return s.withClusterID(mux)
 }
 
 func (s *EtcdServer) serveProposal(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-Etcd-Cluster-ID") != membership.IDString(s.clusterID) {
-		http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+	if !s.checkClusterID(w, r) {
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxProposal))
@@ -116,7 +114,7 @@ func (s *EtcdServer) forward(ctx context.Context, addr string, cmd []byte) (Resp
 		return Response{}, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("X-Etcd-Cluster-ID", membership.IDString(s.clusterID))
+	req.Header.Set(clusterIDHeader, membership.IDString(s.clusterID))
 	resp, err := s.peerClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -131,6 +129,9 @@ func (s *EtcdServer) forward(ctx context.Context, addr string, cmd []byte) (Resp
 		return Response{}, ErrTimeoutConnectionLost
 	}
 	defer resp.Body.Close()
+	if err := s.refusedByCluster(resp, addr); err != nil {
+		return Response{}, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return Response{}, fmt.Errorf("etcdserver: leader refused proposal: %s: %s", resp.Status, bytes.TrimSpace(b))
@@ -187,8 +188,7 @@ type memberResult struct {
 }
 
 func (s *EtcdServer) serveMembers(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-Etcd-Cluster-ID") != membership.IDString(s.clusterID) {
-		http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+	if !s.checkClusterID(w, r) {
 		return
 	}
 	var op memberOp
@@ -232,7 +232,7 @@ func (s *EtcdServer) forwardMembers(ctx context.Context, addr string, op memberO
 		return v2api.Member{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Etcd-Cluster-ID", membership.IDString(s.clusterID))
+	req.Header.Set(clusterIDHeader, membership.IDString(s.clusterID))
 	resp, err := s.peerClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -245,6 +245,9 @@ func (s *EtcdServer) forwardMembers(ctx context.Context, addr string, op memberO
 		return v2api.Member{}, ErrTimeoutConnectionLost
 	}
 	defer resp.Body.Close()
+	if err := s.refusedByCluster(resp, addr); err != nil {
+		return v2api.Member{}, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return v2api.Member{}, fmt.Errorf("etcdserver: leader refused member change: %s: %s", resp.Status, bytes.TrimSpace(b))

@@ -224,7 +224,8 @@ func (s *EtcdServer) joinIdentity(ctx context.Context) (*clusterFile, error) {
 
 // Run drives the member until ctx ends: it waits for the state on disk to
 // be applied, then runs the expiry loop and tracks the leader. It returns
-// nil when ctx ends.
+// nil when ctx ends, and ErrClusterIDMismatch (after logging both IDs) when
+// every other member reports another cluster ID than this data dir's.
 func (s *EtcdServer) Run(ctx context.Context) error {
 	obsCh := make(chan raft.Observation, 16)
 	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
@@ -262,12 +263,22 @@ func (s *EtcdServer) Run(ctx context.Context) error {
 			Logger: s.log,
 		})
 	}()
+	mismatch := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.checkPeerClusters(ctx); err != nil {
+			mismatch <- err
+		}
+	}()
 	recon := time.NewTicker(500 * time.Millisecond)
 	defer recon.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-mismatch:
+			return err
 		case <-obsCh:
 			s.noteLeader()
 		case <-recon.C:

@@ -17,7 +17,8 @@ type Config struct {
 	// Machine returns this machine's published state (ID, metadata); the
 	// agent overlays dynamic metadata from the registry.
 	Machine func() fleetregistry.MachineState
-	// TTL is agent_ttl: the TTL of published states and heartbeats.
+	// TTL is agent_ttl: the TTL of published states and heartbeats
+	// (default 30 s, fleet's).
 	TTL time.Duration
 	// ReconcileInterval is the timer between passes (fleet: 5 s).
 	ReconcileInterval time.Duration
@@ -48,7 +49,8 @@ type Agent struct {
 	hashes    map[string]string
 	published map[string]unitmgr.State
 	globals   map[string]bool // global units seen in the last pass
-	lastFull  time.Time
+	// lastFull is when the last full re-publish ended.
+	lastFull time.Time
 	// changed wakes the publisher: systemd reported a change, or a
 	// reconcile pass acted on units.
 	changed chan struct{}
@@ -56,6 +58,9 @@ type Agent struct {
 
 // New returns an Agent; call Run.
 func New(cfg Config) *Agent {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 30 * time.Second
+	}
 	if cfg.ReconcileInterval == 0 {
 		cfg.ReconcileInterval = 5 * time.Second
 	}
@@ -267,8 +272,13 @@ func (a *Agent) Done(ctx context.Context, t Task) {
 // publishLoop publishes the states of this agent's units: on every change
 // systemd reports (unitmgr.Watcher) and on a slow safety poll, or, when the
 // manager cannot report changes, on a poll every PollInterval; changes are
-// pushed at once and everything (plus launched heartbeats) every 4/5 of the
-// TTL.
+// pushed at once and everything (plus launched heartbeats) again refresh()
+// after the previous full re-publish ENDED, on its own timer.
+//
+// Unlike fleet, which checked the refresh period only on its poll tick and
+// wrote sequentially (so with many units the re-publish started about one
+// TTL after the last and most keys expired before being rewritten), the
+// deadline here is exact and the writes run publishWorkers at a time.
 func (a *Agent) publishLoop(ctx context.Context) {
 	every := a.cfg.PollInterval
 	if w, ok := a.cfg.Manager.(unitmgr.Watcher); ok {
@@ -287,17 +297,28 @@ func (a *Agent) publishLoop(ctx context.Context) {
 			a.log.Warn("unable to watch unit states; polling", "err", err, "every", every)
 		} else {
 			defer stop()
-			every = min(a.cfg.SafetyPollInterval, a.refresh())
+			every = a.cfg.SafetyPollInterval
 		}
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	full := time.NewTimer(a.refresh())
+	defer full.Stop()
 	for {
 		a.Publish(ctx)
+		a.mu.Lock()
+		due := a.lastFull.Add(a.refresh())
+		a.mu.Unlock()
+		wait := time.Until(due)
+		if wait <= 0 { // the full re-publish could not run (no states): retry soon
+			wait = max(a.refresh()/10, 10*time.Millisecond)
+		}
+		full.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-full.C:
 		case <-a.changed:
 		}
 	}
@@ -310,17 +331,20 @@ func (a *Agent) wakePublisher() {
 	}
 }
 
-// refresh is how often every state is re-published (fleet: 4/5 of the TTL,
-// half of it for TTLs up to 10 s).
+// publishWorkers bounds the registry writes in flight during a publish.
+const publishWorkers = 16
+
+// refresh is how long after the end of one full re-publish the next one is
+// due: half the TTL, so a re-publish taking up to the other half still
+// rewrites every key before it expires. (fleet: 4/5 of the TTL counted
+// from the start, half of it for TTLs up to 10 s.)
 func (a *Agent) refresh() time.Duration {
-	if a.cfg.TTL <= 10*time.Second {
-		return a.cfg.TTL / 2
-	}
-	return a.cfg.TTL * 4 / 5
+	return a.cfg.TTL / 2
 }
 
 // Publish reads systemd states once and publishes what changed (or
-// everything when the refresh period has passed).
+// everything when the refresh period has passed since the last full
+// re-publish ended), publishWorkers writes at a time.
 func (a *Agent) Publish(ctx context.Context) {
 	a.mu.Lock()
 	names := unitmgr.SortedNames(a.cache)
@@ -331,13 +355,8 @@ func (a *Agent) Publish(ctx context.Context) {
 		return
 	}
 	id := a.cfg.Machine().ID
-	refresh := a.refresh()
-	now := time.Now()
 	a.mu.Lock()
-	full := now.Sub(a.lastFull) >= refresh
-	if full {
-		a.lastFull = now
-	}
+	full := a.lastFull.IsZero() || !time.Now().Before(a.lastFull.Add(a.refresh()))
 	type pub struct {
 		st       fleetregistry.UnitState
 		launched bool
@@ -356,16 +375,34 @@ func (a *Agent) Publish(ctx context.Context) {
 			MachineState: fleetregistry.MachineState{ID: id}, UnitHash: a.hashes[n]}, launched: a.cache[n] == fleetregistry.StateLaunched})
 	}
 	a.mu.Unlock()
+	work := make(chan pub)
+	var wg sync.WaitGroup
+	for range min(publishWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := a.cfg.Registry.SaveUnitState(ctx, p.st, a.cfg.TTL); err != nil {
+					a.log.Warn("unable to publish unit state", "unit", p.st.UnitName, "err", err)
+					a.mu.Lock()
+					delete(a.published, p.st.UnitName)
+					a.mu.Unlock()
+				}
+				if full && p.launched {
+					_ = a.cfg.Registry.UnitHeartbeat(ctx, p.st.UnitName, id, a.cfg.TTL)
+				}
+			}
+		}()
+	}
 	for _, p := range todo {
-		if err := a.cfg.Registry.SaveUnitState(ctx, p.st, a.cfg.TTL); err != nil {
-			a.log.Warn("unable to publish unit state", "unit", p.st.UnitName, "err", err)
-			a.mu.Lock()
-			delete(a.published, p.st.UnitName)
-			a.mu.Unlock()
-		}
-		if full && p.launched {
-			_ = a.cfg.Registry.UnitHeartbeat(ctx, p.st.UnitName, id, a.cfg.TTL)
-		}
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	if full {
+		a.mu.Lock()
+		a.lastFull = time.Now() // when this re-publish ended
+		a.mu.Unlock()
 	}
 }
 
