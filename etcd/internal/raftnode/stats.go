@@ -262,11 +262,27 @@ func (p *statsPipeline) relay() {
 			case <-p.closed:
 				return
 			case <-p.done:
+				p.drain(in)
 				return
 			}
 		case <-p.closed:
 			return
 		case <-p.done:
+			p.drain(in)
+			return
+		}
+	}
+}
+
+// drain keeps consuming the transport's responses once the node is closing,
+// until raft closes the pipeline. Returning instead would leave the
+// transport's response queue full, its AppendEntries blocked, and
+// raft.Shutdown waiting forever for the replication goroutine.
+func (p *statsPipeline) drain(in <-chan raft.AppendFuture) {
+	for {
+		select {
+		case <-in:
+		case <-p.closed:
 			return
 		}
 	}
