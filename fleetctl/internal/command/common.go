@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corekit/corekit/fleetctl/internal/client"
+	"github.com/corekit/corekit/internal/fleetapi"
 )
 
 // apiFor builds the cluster client, printing fleetctl's message when that
@@ -53,4 +54,27 @@ func run[T any](ctx context.Context, opts T, runF func(context.Context, T) error
 		return runF(ctx, opts)
 	}
 	return real(ctx, opts)
+}
+
+// registeredUnits is how destroy, stop and unload begin: as fleetctl, an
+// empty argument list and units missing from the registry get a message and
+// exit 0 (units is then empty), a failed lookup a message and exit 1.
+func registeredUnits(ctx context.Context, f *Factory, names []string) (client.API, []*fleetapi.Unit, error) {
+	if len(names) == 0 {
+		stderrf(f.IO.ErrOut, "No units given")
+		return nil, nil, nil
+	}
+	api, err := apiFor(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	units, err := findUnits(ctx, api, names)
+	if err != nil {
+		stderrf(f.IO.ErrOut, "%v", err)
+		return nil, nil, exit(ExitFailure)
+	}
+	if len(units) == 0 {
+		stderrf(f.IO.ErrOut, "Units not found in registry")
+	}
+	return api, units, nil
 }

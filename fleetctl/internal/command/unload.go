@@ -32,22 +32,9 @@ transitioned to an inactive state.`,
 
 func runUnload(ctx context.Context, opts *StopOptions) error {
 	f := opts.F
-	if len(opts.Units) == 0 {
-		stderrf(f.IO.ErrOut, "No units given")
-		return nil
-	}
-	api, err := apiFor(ctx, f)
-	if err != nil {
+	api, units, err := registeredUnits(ctx, f, opts.Units)
+	if err != nil || len(units) == 0 {
 		return err
-	}
-	units, err := findUnits(ctx, api, opts.Units)
-	if err != nil {
-		stderrf(f.IO.ErrOut, "%v", err)
-		return exit(ExitFailure)
-	}
-	if len(units) == 0 {
-		stderrf(f.IO.ErrOut, "Units not found in registry")
-		return nil
 	}
 	wait := []string{}
 	for _, u := range units {
