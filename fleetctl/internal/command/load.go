@@ -45,40 +45,51 @@ units are always non-blocking.`,
 }
 
 func runLoad(ctx context.Context, opts *LoadOptions) error {
-	f := opts.F
-	if len(opts.Units) == 0 {
+	_, _, err := targetUnits(ctx, opts.F, opts.Units, opts.Replace, opts.Block, "load", "loading", "loaded")
+	return err
+}
+
+// targetUnits is the common body of load and start: it submits the units
+// that are not yet in the cluster, sets every unit's target state, reports
+// the global ones as triggered and waits until the others reach state. It
+// returns the waiter and the waited-for names for start's further wait, or
+// a nil waiter when the verb is done (nothing given, or an error to exit
+// with).
+func targetUnits(ctx context.Context, f *Factory, names []string, replace bool, block BlockOptions, verb, verbing, state string) (*waiter, []string, error) {
+	if len(names) == 0 {
 		stderrf(f.IO.ErrOut, "No units given")
-		return nil
+		return nil, nil, nil
 	}
 	api, err := apiFor(ctx, f)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	c := &creator{f: f, api: api, verb: "load", replace: opts.Replace, block: opts.Block}
-	if err := c.ensure(ctx, opts.Units); err != nil {
+	c := &creator{f: f, api: api, verb: verb, replace: replace, block: block}
+	if err := c.ensure(ctx, names); err != nil {
 		if interrupted(ctx, err) {
-			return err
+			return nil, nil, err
 		}
 		stderrf(f.IO.ErrOut, "Error creating units: %v", err)
-		return exit(ExitFailure)
+		return nil, nil, exit(ExitFailure)
 	}
-	triggered, err := setTargetState(ctx, api, mangleAll(opts.Units), "loaded")
+	triggered, err := setTargetState(ctx, api, mangleAll(names), state)
 	if err != nil {
-		stderrf(f.IO.ErrOut, "Error loading units: %v", err)
-		return exit(ExitFailure)
+		stderrf(f.IO.ErrOut, "Error %s units: %v", verbing, err)
+		return nil, nil, exit(ExitFailure)
 	}
-	var loading []string
+	var waiting []string
 	for _, u := range triggered {
 		if format.IsGlobal(u) {
-			fmt.Fprintf(f.IO.Out, "Triggered global unit %s load\n", u.Name)
+			fmt.Fprintf(f.IO.Out, "Triggered global unit %s %s\n", u.Name, verb)
 		} else {
-			loading = append(loading, u.Name)
+			waiting = append(waiting, u.Name)
 		}
 	}
-	if err := newWaiter(f, api, opts.Block).waitUnits(ctx, loading, "load", "loaded"); err != nil {
-		return waitFailed(ctx, f, err)
+	w := newWaiter(f, api, block)
+	if err := w.waitUnits(ctx, waiting, verb, state); err != nil {
+		return nil, nil, waitFailed(ctx, f, err)
 	}
-	return nil
+	return w, waiting, nil
 }
 
 // waitFailed prints fleetctl's two lines for a failed wait.

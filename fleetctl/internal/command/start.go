@@ -2,11 +2,8 @@ package command
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/corekit/corekit/fleetctl/internal/format"
 )
 
 // StartOptions are start's inputs.
@@ -51,38 +48,9 @@ Start an entire directory of units with glob matching:
 
 func runStart(ctx context.Context, opts *StartOptions) error {
 	f := opts.F
-	if len(opts.Units) == 0 {
-		stderrf(f.IO.ErrOut, "No units given")
-		return nil
-	}
-	api, err := apiFor(ctx, f)
-	if err != nil {
+	w, starting, err := targetUnits(ctx, f, opts.Units, opts.Replace, opts.Block, "start", "starting", "launched")
+	if w == nil {
 		return err
-	}
-	c := &creator{f: f, api: api, verb: "start", replace: opts.Replace, block: opts.Block}
-	if err := c.ensure(ctx, opts.Units); err != nil {
-		if interrupted(ctx, err) {
-			return err
-		}
-		stderrf(f.IO.ErrOut, "Error creating units: %v", err)
-		return exit(ExitFailure)
-	}
-	triggered, err := setTargetState(ctx, api, mangleAll(opts.Units), "launched")
-	if err != nil {
-		stderrf(f.IO.ErrOut, "Error starting units: %v", err)
-		return exit(ExitFailure)
-	}
-	var starting []string
-	for _, u := range triggered {
-		if format.IsGlobal(u) {
-			fmt.Fprintf(f.IO.Out, "Triggered global unit %s start\n", u.Name)
-		} else {
-			starting = append(starting, u.Name)
-		}
-	}
-	w := newWaiter(f, api, opts.Block)
-	if err := w.waitUnits(ctx, starting, "start", "launched"); err != nil {
-		return waitFailed(ctx, f, err)
 	}
 	if err := w.waitActive(ctx, starting); err != nil {
 		if interrupted(ctx, err) {
