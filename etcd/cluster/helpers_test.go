@@ -178,7 +178,18 @@ func (m *member) logTail() string {
 
 func (c *cluster) dumpLogs() {
 	for _, m := range c.Members {
-		c.t.Logf("--- log of %s:\n%s", m.Name, m.logTail())
+		m.mu.Lock()
+		state := "not started"
+		if m.cmd != nil {
+			state = "running"
+			select {
+			case <-m.exited:
+				state = "EXITED on its own"
+			default:
+			}
+		}
+		m.mu.Unlock()
+		c.t.Logf("--- log of %s (%s):\n%s", m.Name, state, m.logTail())
 	}
 }
 

@@ -79,15 +79,65 @@ func HaveReference() bool {
 	return err == nil
 }
 
-// FreePort returns a currently free TCP port on 127.0.0.1.
+// FreePort returns a TCP port on 127.0.0.1 that is free now and that no
+// other corekit test process hands out until t ends.
+//
+// Asking the kernel for port 0 and closing the listener races: under a
+// parallel `go test ./...` another process's outgoing connection or another
+// test's server can take the port before our etcd binds it, and raft then
+// talks to a stranger (seen in CI as peers timing out for a minute). So
+// ports come from below the kernel's ephemeral range (never picked for
+// outgoing connections), and each is reserved across processes with an
+// flock on a file in os.TempDir()/corekit-test-ports, held until t's
+// cleanup (or the process's death) releases it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, release, err := reservePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(release)
+	return p
+}
+
+// portRange is where reserved test ports come from: [portLow, high) with
+// high the start of the kernel's ephemeral range (32768 unless configured).
+const portLow = 20000
+
+func reservePort() (int, func(), error) {
+	high := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > portLow+1000 {
+				high = lo
+			}
+		}
+	}
+	dir := filepath.Join(os.TempDir(), "corekit-test-ports")
+	if err := os.MkdirAll(dir, 0o1777); err != nil {
+		return 0, nil, fmt.Errorf("etcdtest: port reservations: %w", err)
+	}
+	n := high - portLow
+	start := int(time.Now().UnixNano()/1000+int64(os.Getpid())*7919) % n
+	for i := 0; i < n; i++ {
+		port := portLow + (start+i)%n
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return 0, nil, fmt.Errorf("etcdtest: port reservations: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue // another test process holds it
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			f.Close() // in use by something outside our tests
+			continue
+		}
+		l.Close()
+		return port, func() { f.Close() }, nil
+	}
+	return 0, nil, fmt.Errorf("etcdtest: no free port in [%d,%d)", portLow, high)
 }
 
 // Start starts a single-member server of the given kind and waits until it

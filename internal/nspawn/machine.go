@@ -208,13 +208,39 @@ func (cfg Config) validate() error {
 	return nil
 }
 
+// bootAttempts bounds how often Boot tries a machine whose boot broke.
+const bootAttempts = 3
+
+// ErrBootBroken is returned (wrapped) when a guest's boot can no longer
+// reach running: its D-Bus system bus failed to start. Seen rarely under
+// heavy host load on fresh volatile guests (dbus-daemon found no user
+// database yet); a fresh boot of the same machine succeeds, so Boot retries.
+var ErrBootBroken = errors.New("boot broke: the guest's D-Bus system bus failed")
+
 // Boot starts a machine and returns once its systemd reports running or
 // degraded and, if cfg.Addr is set, host0 carries that address. On error the
-// machine is stopped again.
+// machine is stopped again. A boot that broke (ErrBootBroken) is powered off
+// and tried again, up to bootAttempts times in all; every attempt's
+// diagnosis is logged.
 func Boot(ctx context.Context, cfg Config, log *slog.Logger) (*Machine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	for attempt := 1; ; attempt++ {
+		m, err := bootOnce(ctx, cfg, log)
+		if err == nil || !errors.Is(err, ErrBootBroken) || attempt == bootAttempts || ctx.Err() != nil {
+			return m, err
+		}
+		log.Warn("machine boot broke, booting it again", "machine", cfg.Name, "attempt", attempt, "err", err)
+		for i := 0; i < 50 && LinkExists("vb-"+cfg.Name); i++ {
+			if sleepCtx(ctx, 100*time.Millisecond) != nil {
+				break
+			}
+		}
+	}
+}
+
+func bootOnce(ctx context.Context, cfg Config, log *slog.Logger) (*Machine, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
@@ -279,7 +305,8 @@ func Boot(ctx context.Context, cfg Config, log *slog.Logger) (*Machine, error) {
 		diag := "console (last lines):\n" + m.consoleTail(20)
 		if m.info.PID1 != 0 && m.pid1Alive() {
 			jobs := m.Run(sctx, "systemctl", "list-jobs", "--no-pager")
-			diag += "\nsystemctl list-jobs:\n" + jobs.Stdout + "\njournal (last lines):\n" + m.JournalTail(sctx, "", 25)
+			users := m.Run(sctx, "sh", "-c", "ls -l --full-time /etc/passwd /etc/group 2>&1; systemctl status --no-pager systemd-sysusers.service 2>&1 | head -n 12")
+			diag += "\nsystemctl list-jobs:\n" + jobs.Stdout + "\nusers:\n" + users.Stdout + "\njournal (last lines):\n" + m.JournalTail(sctx, "", 25)
 		}
 		_ = m.Poweroff(sctx)
 		return nil, fmt.Errorf("nspawn: machine %s: %s: %w\n%s", cfg.Name, step, err, diag)
@@ -379,7 +406,7 @@ func (m *Machine) waitPID1(ctx context.Context) error {
 // WaitRunning polls `systemctl is-system-running` until it prints running
 // or degraded.
 func (m *Machine) WaitRunning(ctx context.Context) error {
-	last := ""
+	last, polls := "", 0
 	for {
 		if !m.nspawnAlive() {
 			return fmt.Errorf("systemd-nspawn exited: %v", m.exitErr())
@@ -391,6 +418,14 @@ func (m *Machine) WaitRunning(ctx context.Context) error {
 		}
 		if state != "" {
 			last = state
+		}
+		if polls++; state == "starting" && polls%10 == 0 {
+			// A failed system bus never recovers on its own (logind and
+			// every Type=dbus unit wait for it): give up at once.
+			r := m.Run(ctx, "systemctl", "is-failed", "dbus.socket", "dbus.service")
+			if strings.Contains(r.Stdout, "failed") {
+				return fmt.Errorf("%w (dbus.socket, dbus.service: %s)", ErrBootBroken, strings.Join(strings.Fields(r.Stdout), ", "))
+			}
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("%w (last state %q)", err, last)
