@@ -59,6 +59,9 @@ type Config struct {
 	ProxyReadTimeoutMs       uint
 	Debug                    bool
 	PrintVersion             bool
+	// ClockOffsetFile is the hidden --experimental-clock-offset-file
+	// (clockhook.go).
+	ClockOffsetFile string
 	// ClientTLS and PeerTLS are the --cert-file … and --peer-cert-file …
 	// flag sets.
 	ClientTLS tlsutil.Info
@@ -180,6 +183,7 @@ func newParser(stderr io.Writer) *parser {
 	fs.String("log-package-levels", "", "Accepted for compatibility (use --debug).")
 	fs.BoolVar(&c.Debug, "debug", false, "Enable debug-level logging for etcd.")
 	fs.BoolVar(&c.PrintVersion, "version", false, "Print the version and exit.")
+	fs.StringVar(&c.ClockOffsetFile, flagClockOffsetFile, "", "Test only: file holding a signed duration added to the wall clock used for TTLs.")
 
 	return p
 }
@@ -396,7 +400,15 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "")
 	fmt.Fprintln(w, "Every flag may also be set with an ETCD_ environment variable: --initial-cluster-token is ETCD_INITIAL_CLUSTER_TOKEN. A flag on the command line wins.")
 	fmt.Fprintln(w, "")
-	fs.PrintDefaults()
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !isHiddenFlag(f.Name) {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	shown.PrintDefaults()
 }
 
 // discoveryDefaultSize maps --discovery-default-size to

@@ -115,6 +115,7 @@ func RunEnv(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		ClientTLS:                cfg.ClientTLS,
 		PeerTLS:                  cfg.PeerTLS,
 		Logger:                   logging.NewCapnslog(stderr, level),
+		Now:                      cfg.clockNow(log),
 	})
 	var derr *embed.DiscoveryError
 	switch {

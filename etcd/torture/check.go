@@ -174,14 +174,25 @@ func (w *workload) check(res *Result) *porcupine.LinearizationInfo {
 			continue
 		}
 		res.TTLKeys++
-		if k.Early {
-			an.add("ttl-early", "%s (ttl %s) was gone %s after the set was sent", k.Key, k.TTL,
-				time.Duration(k.GoneAt-k.Call).Round(time.Millisecond))
+		if k.GoneAt == 0 {
+			continue
 		}
-		if k.GoneAt > 0 {
-			if late := time.Duration(k.GoneAt - k.Call - int64(k.TTL)); late > res.TTLMaxLate {
-				res.TTLMaxLate = late
+		early, byClock := w.clocks.ttlVerdict(k.Member, k.Call, k.Ret, k.GoneAt, k.TTL)
+		if byClock {
+			res.TTLClockEarly++
+			continue // lateness is measured on unshifted clocks only
+		}
+		if early {
+			an.add("ttl-early", "%s (ttl %s, set on m%d) was gone %s after the set was sent%s", k.Key, k.TTL, k.Member,
+				time.Duration(k.GoneAt-k.Call).Round(time.Millisecond), w.clocks.describe(k.Call, k.GoneAt))
+		}
+		if w.clocks.jumped() {
+			if lo, hi := w.clocks.anyOffset(k.Call, k.GoneAt); lo != 0 || hi != 0 {
+				continue
 			}
+		}
+		if late := time.Duration(k.GoneAt - k.Call - int64(k.TTL)); late > res.TTLMaxLate {
+			res.TTLMaxLate = late
 		}
 	}
 	res.Anomalies = append(res.Anomalies, an.result()...)

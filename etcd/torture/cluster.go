@@ -45,6 +45,10 @@ type member struct {
 	logPath string
 	args    []string
 	binary  string
+	// clockFile is our etcd's --experimental-clock-offset-file (empty: no
+	// clock hook); tmpfs tells whether dataDir is a tmpfs of its own.
+	clockFile string
+	tmpfs     bool
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd

@@ -21,7 +21,41 @@ const (
 	FaultPartitionBridge = "partition-bridge" // two halves that only one member links
 	FaultPartitionRing   = "partition-ring"   // every member sees a different majority
 	FaultKillAll         = "kill-all"         // kill -9 every member, restart them all
+	// FaultClockJump shifts one member's wall clock (the one TTLs use) by
+	// ±5..60 s for the fault's duration; ours only (a hidden flag).
+	FaultClockJump       = "clock-jump"
+	FaultClockJumpLeader = "clock-jump-leader" // the same on the leader
+	// FaultDiskFull fills the tmpfs under one member's data dir; at heal
+	// the filler goes and the member is killed -9 and restarted, so a write
+	// it acknowledged without persisting it shows up as lost.
+	FaultDiskFull       = "disk-full"
+	FaultDiskFullLeader = "disk-full-leader" // the same on the leader
 )
+
+// ClockFaults and DiskFaults are the fault kinds that need the clock hook
+// (our etcd only) and data dirs on tmpfs.
+var (
+	ClockFaults = []string{FaultClockJump, FaultClockJumpLeader}
+	DiskFaults  = []string{FaultDiskFull, FaultDiskFullLeader}
+)
+
+// KnownFaults is every fault kind Run accepts, in report order.
+var KnownFaults = append(append(append([]string(nil), AllFaults...), ClockFaults...), DiskFaults...)
+
+// diskFullExits counts, among a run's faults, the members that exited while
+// their disk was full (allowed, not a crash).
+const diskFullExits = "disk-full-exits"
+
+func hasAny(faults []string, kinds []string) bool {
+	for _, f := range faults {
+		for _, k := range kinds {
+			if f == k {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // AllFaults lists every fault kind, in the order reports show them.
 var AllFaults = []string{
@@ -37,6 +71,12 @@ type nemesis struct {
 	rnd    *rand.Rand
 	faults []string
 	log    func(format string, args ...any)
+	// clocks records every offset written (nil without clock faults);
+	// start is the workload's time origin.
+	clocks *clockTimeline
+	start  time.Time
+	// disk is the member whose disk is full (-1: none).
+	disk int
 
 	mu      sync.Mutex
 	counts  map[string]int
@@ -75,7 +115,9 @@ func (n *nemesis) run(ctx context.Context, start time.Time, quiet, hold [2]time.
 			continue
 		}
 		n.note(kind, what, start)
+		stopWatch := n.watchLeader()
 		sleep(hold)
+		stopWatch()
 		n.heal(context.Background())
 	}
 }
@@ -106,6 +148,21 @@ func (n *nemesis) inject(ctx context.Context, kind string) (string, error) {
 			m.kill()
 		}
 		return "kill -9 every member", nil
+	case FaultClockJump, FaultClockJumpLeader:
+		i, who := n.pickTarget(ctx, kind == FaultClockJumpLeader)
+		d := clockJump(n.rnd)
+		n.clocks.record(i, int64(time.Since(n.start)), d)
+		if err := c.members[i].setClock(d); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("clock of %s %s", who, fmtOffset(d)), nil
+	case FaultDiskFull, FaultDiskFullLeader:
+		i, who := n.pickTarget(ctx, kind == FaultDiskFullLeader)
+		n.disk = i
+		if err := c.members[i].fillDisk(); err != nil {
+			return "", err
+		}
+		return "fill the disk of " + who, nil
 	case FaultPause, FaultPauseLeader:
 		i, who := n.pickTarget(ctx, kind == FaultPauseLeader)
 		return "SIGSTOP " + who, c.members[i].pause()
@@ -177,6 +234,35 @@ func (n *nemesis) inject(ctx context.Context, kind string) (string, error) {
 func (n *nemesis) heal(ctx context.Context) {
 	if err := n.c.nw.healAll(ctx); err != nil {
 		n.log("nemesis: heal network: %v", err)
+	}
+	if n.clocks != nil {
+		for _, m := range n.c.members {
+			ch := n.clocks.Members[m.idx]
+			if len(ch) == 0 || ch[len(ch)-1].Offset == 0 {
+				continue
+			}
+			n.clocks.record(m.idx, int64(time.Since(n.start)), 0)
+			if err := m.setClock(0); err != nil {
+				n.log("nemesis: reset clock of %s: %v", m.name, err)
+			}
+		}
+	}
+	if n.disk >= 0 {
+		// Free the disk, then kill -9 and restart the member: whatever it
+		// acknowledged must have been on disk. Exiting on a disk error is
+		// allowed (etcd does); only running on is checked.
+		m := n.c.members[n.disk]
+		n.disk = -1
+		if err := m.freeDisk(); err != nil {
+			n.log("nemesis: free disk of %s: %v", m.name, err)
+		}
+		if m.exited() {
+			n.log("nemesis: %s exited while its disk was full (allowed); see %s", m.name, m.logPath)
+			n.mu.Lock()
+			n.counts[diskFullExits]++
+			n.mu.Unlock()
+		}
+		m.kill()
 	}
 	for _, m := range n.c.members {
 		m.mu.Lock()

@@ -10,7 +10,10 @@ import (
 func Table(results []*Result) string {
 	var b strings.Builder
 	b.WriteString("| fault | runs with it | injections | failed runs | lost writes |\n|---|---|---|---|---|\n")
-	for _, k := range AllFaults {
+	for _, k := range KnownFaults {
+		if !hasAny(AllFaults, []string{k}) && !injected(results, k) {
+			continue // the optional kinds get a row only when used
+		}
 		var runs, inj, failed, lost int
 		for _, r := range results {
 			if r.Faults[k] == 0 {
@@ -52,4 +55,13 @@ func Table(results []*Result) string {
 	fmt.Fprintf(&b, "\nops %d (unknown outcome %d), non-linearizable runs %d, checker timeouts %d, watch events %d, 401 recoveries %d, TTL keys %d\n",
 		ops, unknown, illegal, unknownVerdict, watchEv, gaps, ttl)
 	return b.String()
+}
+
+func injected(results []*Result, kind string) bool {
+	for _, r := range results {
+		if r.Faults[kind] > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -78,15 +78,20 @@ type Result struct {
 	Faults     map[string]int `json:"faults"`
 	Nemesis    []string       `json:"nemesis"`
 	// Linearizable is porcupine's verdict: "Ok", "Illegal" or "Unknown".
-	Linearizable  porcupine.CheckResult `json:"linearizable"`
-	LostWrites    int                   `json:"lostWrites"`
-	WatchEvents   int                   `json:"watchEvents"`
-	WatchGaps     int                   `json:"watchGaps"` // 401 history-cleared recoveries
-	TTLKeys       int                   `json:"ttlKeys"`
-	TTLMaxLate    time.Duration         `json:"ttlMaxLate"`
-	Anomalies     []string              `json:"anomalies"`
-	ResultsPath   string                `json:"resultsPath,omitempty"`
-	CheckDuration time.Duration         `json:"checkDuration"`
+	Linearizable porcupine.CheckResult `json:"linearizable"`
+	LostWrites   int                   `json:"lostWrites"`
+	WatchEvents  int                   `json:"watchEvents"`
+	WatchGaps    int                   `json:"watchGaps"` // 401 history-cleared recoveries
+	TTLKeys      int                   `json:"ttlKeys"`
+	TTLMaxLate   time.Duration         `json:"ttlMaxLate"`
+	// TTLClockEarly counts TTL keys gone before their TTL in real time
+	// that clock offsets explain (not anomalies).
+	TTLClockEarly int `json:"ttlClockEarly,omitempty"`
+	// Skipped lists fault kinds left out for this implementation.
+	Skipped       []string      `json:"skipped,omitempty"`
+	Anomalies     []string      `json:"anomalies"`
+	ResultsPath   string        `json:"resultsPath,omitempty"`
+	CheckDuration time.Duration `json:"checkDuration"`
 }
 
 // Failed reports whether the run found any anomaly.
@@ -101,14 +106,21 @@ func (r *Result) Summary() string {
 		verdict = "FAIL"
 	}
 	var fs []string
-	for _, k := range AllFaults {
+	for _, k := range append(KnownFaults, diskFullExits) {
 		if r.Faults[k] > 0 {
 			fs = append(fs, fmt.Sprintf("%s=%d", k, r.Faults[k]))
 		}
 	}
-	return fmt.Sprintf("%s impl=%s members=%d seed=%d dur=%s ops=%d (ok %d, unknown %d, resolved by watch %d) check=%s watch-events=%d watch-gaps=%d ttl-keys=%d faults[%s] linearizable=%s lost=%d anomalies=%d",
+	extra := ""
+	if r.TTLClockEarly > 0 {
+		extra += fmt.Sprintf(" ttl-early-by-clock=%d", r.TTLClockEarly)
+	}
+	if len(r.Skipped) > 0 {
+		extra += fmt.Sprintf(" skipped[%s: no clock hook]", strings.Join(r.Skipped, " "))
+	}
+	return fmt.Sprintf("%s impl=%s members=%d seed=%d dur=%s ops=%d (ok %d, unknown %d, resolved by watch %d) check=%s watch-events=%d watch-gaps=%d ttl-keys=%d%s faults[%s] linearizable=%s lost=%d anomalies=%d",
 		verdict, r.Impl, r.Members, r.Seed, r.Duration.Round(time.Second), r.Ops, r.OK, r.Unknown, r.Resolved, r.CheckDuration.Round(time.Millisecond),
-		r.WatchEvents, r.WatchGaps, r.TTLKeys, strings.Join(fs, " "), r.Linearizable, r.LostWrites, len(r.Anomalies))
+		r.WatchEvents, r.WatchGaps, r.TTLKeys, extra, strings.Join(fs, " "), r.Linearizable, r.LostWrites, len(r.Anomalies))
 }
 
 // op is one completed client operation.
@@ -130,6 +142,19 @@ func (h *history) add(o op) {
 	h.mu.Lock()
 	h.ops = append(h.ops, o)
 	h.mu.Unlock()
+}
+
+// FaultsFor splits faults into those that apply to impl and those skipped:
+// the reference has no clock hook, so clock jumps run against ours only.
+func FaultsFor(impl Impl, faults []string) (use, skipped []string) {
+	for _, f := range faults {
+		if impl != Ours && hasAny([]string{f}, ClockFaults) {
+			skipped = append(skipped, f)
+			continue
+		}
+		use = append(use, f)
+	}
+	return use, skipped
 }
 
 func (c *Config) defaults() {
@@ -187,7 +212,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	log := cfg.Logger
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	for _, f := range cfg.Faults {
+		if !hasAny(KnownFaults, []string{f}) {
+			return nil, fmt.Errorf("torture: unknown fault kind %q (known: %s)", f, strings.Join(KnownFaults, ","))
+		}
+	}
+	faults, skipped := FaultsFor(cfg.Impl, cfg.Faults)
+	if len(faults) == 0 {
+		return nil, fmt.Errorf("torture: none of the faults %s applies to %s", strings.Join(cfg.Faults, ","), cfg.Impl)
+	}
+	if len(skipped) > 0 {
+		logf("skipping %s for %s: it has no clock hook", strings.Join(skipped, ","), cfg.Impl)
+	}
+	cfg.Faults = faults
 	sweepStale(ctx)
+	sweepStaleMounts(ctx)
 
 	name := fmt.Sprintf("%s-n%d-seed%d-%s", cfg.Impl, cfg.Members, cfg.Seed, time.Now().Format("20060102-150405.000"))
 	dir := filepath.Join(cfg.ResultsDir, name)
@@ -200,11 +239,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	c := newCluster(cfg.Impl, cfg.Binary, nw, dir, "torture-"+name)
+	var clocks *clockTimeline
+	if hasAny(cfg.Faults, ClockFaults) {
+		c.enableClocks(dir)
+		clocks = newClockTimeline(cfg.Members)
+	}
 	var once sync.Once
-	teardown := func() { once.Do(func() { c.killAll(); nw.close() }) }
+	keepData := false
+	teardown := func() { once.Do(func() { c.killAll(); c.unmountDataDirs(keepData); nw.close() }) }
 	defer teardown()
 	if cfg.OnCleanup != nil {
 		cfg.OnCleanup(teardown)
+	}
+	if hasAny(cfg.Faults, DiskFaults) {
+		if err := c.mountDataDirs(ctx); err != nil {
+			return nil, err
+		}
+		// Snapshots every 1000 entries, so a full disk also meets
+		// snapshot writes, not only preallocated WAL segments.
+		for _, m := range c.members {
+			m.args = append(m.args, "--snapshot-count", "1000")
+		}
 	}
 	if err := c.startAll(); err != nil {
 		return nil, err
@@ -214,12 +269,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	logf("cluster of %d %s members up on %s0/24", cfg.Members, cfg.Impl, nw.prefix)
 
-	res := &Result{Impl: cfg.Impl, Members: cfg.Members, Seed: cfg.Seed, Duration: cfg.Duration, Faults: map[string]int{}}
+	res := &Result{Impl: cfg.Impl, Members: cfg.Members, Seed: cfg.Seed, Duration: cfg.Duration, Faults: map[string]int{}, Skipped: skipped}
 	w := newWorkload(&cfg, c, logf)
+	w.clocks = clocks
 	if err := w.prepare(ctx); err != nil {
 		return nil, err
 	}
-	nem := &nemesis{c: c, rnd: rand.New(rand.NewSource(cfg.Seed)), faults: cfg.Faults, log: logf, counts: map[string]int{}}
+	nem := &nemesis{c: c, rnd: rand.New(rand.NewSource(cfg.Seed)), faults: cfg.Faults, log: logf, counts: map[string]int{},
+		clocks: clocks, start: w.start, disk: -1}
 
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	var wg sync.WaitGroup
@@ -244,6 +301,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Failed() || cfg.KeepResults {
 		// Data dirs stay too: a member that cannot restart is evidence.
 		res.ResultsPath = dir
+		keepData = true
 		w.save(dir, res, info)
 	} else {
 		teardown()
@@ -270,6 +328,9 @@ func (w *workload) save(dir string, res *Result, info *porcupine.LinearizationIn
 	write("history.json", ops)
 	write("watches.json", w.watchers)
 	write("ttl.json", w.ttls)
+	if w.clocks != nil {
+		write("clocks.json", w.clocks)
+	}
 	_ = os.WriteFile(filepath.Join(dir, "anomalies.txt"), []byte(strings.Join(res.Anomalies, "\n")+"\n"), 0o644)
 	if info != nil {
 		if err := porcupine.VisualizePath(Model(), *info, filepath.Join(dir, "linearizability.html")); err != nil {

@@ -22,7 +22,7 @@ var (
 	flagMembers  = flag.String("torture.members", "3", "cluster sizes, comma-separated; runs cycle through them (e.g. 3,5)")
 	flagImpl     = flag.String("torture.impl", "both", "implementation: ours, reference or both")
 	flagSeed     = flag.Int64("torture.seed", 0, "seed of the first run (0: from the clock); run i uses seed+i")
-	flagFaults   = flag.String("torture.faults", "", "comma-separated fault kinds (default: all): "+strings.Join(AllFaults, ","))
+	flagFaults   = flag.String("torture.faults", "", "comma-separated fault kinds (default: "+strings.Join(AllFaults, ",")+"; also "+strings.Join(append(append([]string(nil), ClockFaults...), DiskFaults...), ",")+")")
 	flagResults  = flag.String("torture.results", "", "directory for failed runs' evidence (default $TMPDIR/corekit-torture)")
 	flagKeep     = flag.Bool("torture.keep", false, "keep the evidence of passing runs too")
 )
@@ -103,6 +103,9 @@ func TestTorture(t *testing.T) {
 	}
 	for _, impl := range impls {
 		t.Run(string(impl), func(t *testing.T) {
+			if use, skipped := FaultsFor(impl, faults); faults != nil && len(use) == 0 {
+				t.Skipf("SKIP: %s cannot inject %s (no clock hook)", impl, strings.Join(skipped, ","))
+			}
 			bin := binaryFor(t, impl)
 			var results []*Result
 			for i := 0; i < *flagRuns; i++ {

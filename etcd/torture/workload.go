@@ -38,8 +38,10 @@ type workload struct {
 	finalIndex uint64 // etcd index after the final reads
 
 	watchers []*watcher
-	ttlMu    sync.Mutex
-	ttls     []*ttlKey
+	// clocks is the nemesis' record of clock offsets (nil: no clock faults).
+	clocks *clockTimeline
+	ttlMu  sync.Mutex
+	ttls   []*ttlKey
 }
 
 func newWorkload(cfg *Config, c *cluster, logf func(string, ...any)) *workload {
@@ -180,7 +182,9 @@ type ttlKey struct {
 	Key      string        `json:"key"`
 	Value    string        `json:"value"`
 	TTL      time.Duration `json:"ttl"`
+	Member   int           `json:"member"` // the member the set was sent to: it stamps the expiry
 	Call     int64         `json:"call"`
+	Ret      int64         `json:"ret,omitempty"` // return time of an acknowledged set
 	Acked    bool          `json:"acked"`
 	Index    uint64        `json:"index,omitempty"`
 	GoneAt   int64         `json:"goneAt,omitempty"` // return time of the read that saw it gone
@@ -190,7 +194,8 @@ type ttlKey struct {
 
 // ttlProbe sets short-TTL keys and polls them with quorum reads: a key may
 // not be gone before call time + TTL (the receiving member stamps the expiry
-// after our call, with the same host clock).
+// after our call, with the same host clock) — unless clock offsets explain
+// it (clockTimeline.ttlVerdict).
 func (w *workload) ttlProbe(ctx context.Context) {
 	rnd := rand.New(rand.NewSource(w.cfg.Seed*1000 + 999))
 	cl := newClient(w.cfg.OpTimeout)
@@ -203,13 +208,14 @@ func (w *workload) ttlProbe(ctx context.Context) {
 			k := &ttlKey{Key: fmt.Sprintf("%s/ttl/t%d", keyDir, n), Value: fmt.Sprintf("ttl.%d", n),
 				TTL: time.Duration(2+rnd.Intn(3)) * time.Second}
 			m := w.c.members[rnd.Intn(len(w.c.members))]
+			k.Member = m.idx
 			k.Call = w.now()
 			octx, cancel := context.WithTimeout(context.Background(), w.cfg.OpTimeout)
 			r, err := cl.do(octx, http.MethodPut, m.clientURL(), k.Key,
 				url.Values{"ttl": {strconv.Itoa(int(k.TTL / time.Second))}}, url.Values{"value": {k.Value}})
 			cancel()
 			if err == nil && r.event != nil && r.event.Node != nil {
-				k.Acked, k.Index = true, r.event.Node.ModifiedIndex
+				k.Acked, k.Index, k.Ret = true, r.event.Node.ModifiedIndex, w.now()
 			}
 			w.ttlMu.Lock()
 			w.ttls = append(w.ttls, k)
@@ -247,9 +253,7 @@ func (w *workload) pollTTL(ctx context.Context, cl *client, rnd *rand.Rand) {
 		switch {
 		case r.err != nil && r.err.ErrorCode == v2api.EcodeKeyNotFound:
 			k.GoneAt = ret
-			if ret < k.Call+int64(k.TTL) {
-				k.Early = true
-			}
+			k.Early, _ = w.clocks.ttlVerdict(k.Member, k.Call, k.Ret, ret, k.TTL)
 		case r.event != nil:
 			k.LastSeen = call
 		}

@@ -54,8 +54,25 @@ func (r *Registry) key(parts ...string) string {
 }
 
 // JobPrefix is the key below which every unit change happens (the tree the
-// engine and agents watch).
+// leading engine watches; agents do not, see ScheduleWakeKey).
 func (r *Registry) JobPrefix() string { return r.key("job") }
+
+// ScheduleWakeKey is machines/<id>/schedule, the per-machine wake-up key:
+// the leading engine rewrites it (value: the store index of the job/ read
+// its pass was based on) whenever a unit that concerns the machine changed,
+// and the machine's agent watches only this key. See the package comment.
+func (r *Registry) ScheduleWakeKey(machineID string) string {
+	return r.key("machines", machineID, "schedule")
+}
+
+// WakeMachine rewrites machineID's schedule wake-up key so that its agent
+// reconciles; index is informational (the job/ index the engine acted on).
+func (r *Registry) WakeMachine(ctx context.Context, machineID string, index uint64) error {
+	if _, err := r.kv.Set(ctx, r.ScheduleWakeKey(machineID), strconv.FormatUint(index, 10), SetOptions{}); err != nil {
+		return fmt.Errorf("wake machine %s: %w", machineID, err)
+	}
+	return nil
+}
 
 // ---- units ----
 
@@ -308,7 +325,10 @@ func (r *Registry) SetUnitReason(ctx context.Context, name, reason string) error
 	return nil
 }
 
-// UnitHeartbeat writes the launched heartbeat (job-state) of a unit.
+// UnitHeartbeat writes the launched marker (job-state) of a unit; ttl 0
+// makes it permanent. fleetd's agent writes it without a TTL when it starts
+// a unit and deletes it when it stops or unloads it (fleet re-wrote it with
+// a TTL every 24 s, which woke every job/ watcher once per unit and period).
 func (r *Registry) UnitHeartbeat(ctx context.Context, name, machineID string, ttl time.Duration) error {
 	if _, err := r.kv.Set(ctx, r.key("job", name, "job-state"), machineID, SetOptions{TTL: ttl}); err != nil {
 		return fmt.Errorf("heartbeat %s: %w", name, err)
@@ -500,6 +520,9 @@ func (r *Registry) RemoveMachine(ctx context.Context, id, owner string) error {
 	if err := r.kv.Delete(ctx, r.key("machines", id, "object"), DeleteOptions{}); err != nil && !IsNotFound(err) {
 		return fmt.Errorf("remove machine %s: %w", id, err)
 	}
+	if err := r.kv.Delete(ctx, r.ScheduleWakeKey(id), DeleteOptions{}); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("remove machine %s: %w", id, err)
+	}
 	return nil
 }
 
@@ -595,6 +618,30 @@ func (r *Registry) EngineVersion(ctx context.Context) (int, uint64, error) {
 	return v, n.ModifiedIndex, nil
 }
 
+// EnsureEngineVersion raises engine/version to v if it is lower and
+// returns the cluster's engine version afterwards, in one read when the
+// version is already v or higher.
+func (r *Registry) EnsureEngineVersion(ctx context.Context, v int) (int, error) {
+	cur, idx, err := r.EngineVersion(ctx)
+	if err != nil || cur >= v {
+		return cur, err
+	}
+	o := SetOptions{PrevIndex: idx}
+	if idx == 0 {
+		o = SetOptions{PrevExist: v2client.PrevNoExist}
+	}
+	_, err = r.kv.Set(ctx, r.key("engine", "version"), strconv.Itoa(v), o)
+	switch {
+	case err == nil:
+		return v, nil
+	case errCode(err) == v2api.EcodeTestFailed || errCode(err) == v2api.EcodeNodeExist:
+		cur, _, err = r.EngineVersion(ctx) // somebody else changed it: read theirs
+		return cur, err
+	default:
+		return cur, fmt.Errorf("raise engine version: %w", err)
+	}
+}
+
 // RaiseEngineVersion sets engine/version to v if it is lower (compare on
 // the index read); a concurrent change is not an error.
 func (r *Registry) RaiseEngineVersion(ctx context.Context, v int) error {
@@ -621,7 +668,13 @@ func ErrIsIndexCleared(err error) bool { return errCode(err) == v2api.EcodeEvent
 // store's history no longer reaches back (or a watch fails) it re-reads
 // and calls f with a zero UnitChange, meaning "anything may have changed".
 func (r *Registry) FollowUnits(ctx context.Context, f func(UnitChange)) {
-	var idx uint64
+	r.FollowUnitsAfter(ctx, 0, f)
+}
+
+// FollowUnitsAfter is FollowUnits for a caller that has read job/ at store
+// index after (0 = read it first and call f with a zero UnitChange).
+func (r *Registry) FollowUnitsAfter(ctx context.Context, after uint64, f func(UnitChange)) {
+	idx := after
 	for ctx.Err() == nil {
 		if idx == 0 {
 			_, i, err := r.Units(ctx)
@@ -655,5 +708,64 @@ func pause(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// FollowScheduleWakeups calls wake whenever machineID's schedule wake-up key
+// (ScheduleWakeKey) changes, until ctx ends: once after the first read of
+// the key (a change may have come before), then once per change. It is
+// the agent's only watch, so the agent makes no store request for changes
+// that do not concern its machine. When the store's history no longer
+// reaches back, it re-reads the key and calls wake only if the key changed
+// since the last change seen.
+func (r *Registry) FollowScheduleWakeups(ctx context.Context, machineID string, wake func()) {
+	key := r.ScheduleWakeKey(machineID)
+	var idx, seen uint64 // watch position; modifiedIndex of the last change seen
+	read := func() bool {
+		n, i, err := r.kv.Get(ctx, key, false)
+		var ve *v2api.Error
+		switch {
+		case err == nil:
+			idx = max(i, n.ModifiedIndex)
+			if n.ModifiedIndex > seen {
+				seen = n.ModifiedIndex
+				return true
+			}
+			return false
+		case errors.As(err, &ve) && ve.ErrorCode == v2api.EcodeKeyNotFound:
+			idx = ve.Index
+			return false
+		default:
+			idx = 0
+			return false
+		}
+	}
+	first := true
+	for ctx.Err() == nil {
+		if idx == 0 {
+			changed := read()
+			if idx == 0 {
+				pause(ctx, time.Second)
+				continue
+			}
+			if changed || first {
+				first = false
+				wake()
+			}
+		}
+		ev, err := r.kv.Watch(ctx, key, idx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if ErrIsIndexCleared(err) {
+				idx = 0
+			} else {
+				pause(ctx, 250*time.Millisecond)
+			}
+			continue
+		}
+		idx, seen = ev.Index, ev.Index
+		wake()
 	}
 }

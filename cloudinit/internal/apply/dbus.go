@@ -30,24 +30,7 @@ func PrivateSocket(root string) string {
 // DialPrivate connects to systemd's private socket at socket (root only; no
 // dbus-daemon needed), authenticating with EXTERNAL as this uid.
 func DialPrivate(ctx context.Context, socket string) (*DBus, error) {
-	if _, err := os.Stat(socket); err != nil {
-		return nil, fmt.Errorf("systemd private socket: %w", err)
-	}
-	conn, err := sd.NewConnection(func() (*godbus.Conn, error) {
-		c, err := godbus.Dial("unix:path="+socket, godbus.WithContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		if err := c.Auth([]godbus.Auth{godbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to systemd at %s: %w", socket, err)
-	}
-	return &DBus{conn: conn}, nil
+	return dial(ctx, socket, false, "systemd private socket", "connect to systemd at")
 }
 
 // SystemBusSocket returns the path of the D-Bus system bus socket of the
@@ -64,8 +47,15 @@ func SystemBusSocket(root string) string {
 // machine's PID namespace (systemd refuses private connections whose peer
 // PID it cannot see, e.g. from the host to an nspawn guest).
 func DialBus(ctx context.Context, socket string) (*DBus, error) {
+	return dial(ctx, socket, true, "system bus socket", "connect to systemd on the system bus at")
+}
+
+// dial connects to the D-Bus socket at socket, authenticating with EXTERNAL
+// as this uid; hello is the bus handshake (dbus-daemon wants it, systemd's
+// private socket does not). what and how name the socket in errors.
+func dial(ctx context.Context, socket string, hello bool, what, how string) (*DBus, error) {
 	if _, err := os.Stat(socket); err != nil {
-		return nil, fmt.Errorf("system bus socket: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	conn, err := sd.NewConnection(func() (*godbus.Conn, error) {
 		c, err := godbus.Dial("unix:path="+socket, godbus.WithContext(ctx))
@@ -76,14 +66,16 @@ func DialBus(ctx context.Context, socket string) (*DBus, error) {
 			c.Close()
 			return nil, err
 		}
-		if err := c.Hello(); err != nil {
-			c.Close()
-			return nil, err
+		if hello {
+			if err := c.Hello(); err != nil {
+				c.Close()
+				return nil, err
+			}
 		}
 		return c, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to systemd on the system bus at %s: %w", socket, err)
+		return nil, fmt.Errorf("%s %s: %w", how, socket, err)
 	}
 	return &DBus{conn: conn}, nil
 }

@@ -23,16 +23,7 @@ func NewGetCommand(f *Factory, runF func(context.Context, *GetOptions) error) *c
 	cmd := &cobra.Command{
 		Use:   "get <key>",
 		Short: "retrieve the value of a key",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runGet(cmd.Context(), opts)
-		},
+		RunE:  keyRunE(opts, &opts.Key, runF, runGet),
 	}
 	cmd.Flags().BoolVar(&opts.Sort, "sort", false, "returns result in sorted order")
 	cmd.Flags().BoolVarP(&opts.Quorum, "quorum", "q", false, "require quorum for get request")

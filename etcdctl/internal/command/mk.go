@@ -22,21 +22,7 @@ func NewMkCommand(f *Factory, runF func(context.Context, *MkOptions) error) *cob
 	cmd := &cobra.Command{
 		Use:   "mk <key> <value>",
 		Short: "make a new key with a given value",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			v, ok := argOrStdin(args, f.IO.In, 1)
-			if !ok {
-				return argError("value required")
-			}
-			opts.Value = v
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runMk(cmd.Context(), opts)
-		},
+		RunE:  keyValueRunE(f.IO.In, opts, &opts.Key, &opts.Value, runF, runMk),
 	}
 	cmd.Flags().BoolVar(&opts.InOrder, "in-order", false, "create in-order key under directory <key>")
 	cmd.Flags().IntVar(&opts.TTL, "ttl", 0, "key time-to-live in seconds")

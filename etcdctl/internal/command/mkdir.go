@@ -23,16 +23,7 @@ func newDirCommand(f *Factory, use, short string, prev v2client.PrevExist, runF 
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runDir(cmd.Context(), opts)
-		},
+		RunE:  keyRunE(opts, &opts.Key, runF, runDir),
 	}
 	cmd.Flags().IntVar(&opts.TTL, "ttl", 0, "key time-to-live in seconds")
 	return cmd

@@ -25,16 +25,7 @@ func NewRmCommand(f *Factory, runF func(context.Context, *RmOptions) error) *cob
 	cmd := &cobra.Command{
 		Use:   "rm <key>",
 		Short: "remove a key or a directory",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runRm(cmd.Context(), opts)
-		},
+		RunE:  keyRunE(opts, &opts.Key, runF, runRm),
 	}
 	cmd.Flags().BoolVar(&opts.Dir, "dir", false, "removes the key if it is an empty directory or a key-value pair")
 	cmd.Flags().BoolVarP(&opts.Recursive, "recursive", "r", false, "removes the key and all child keys(if it is a directory)")
@@ -49,16 +40,7 @@ func NewRmdirCommand(f *Factory, runF func(context.Context, *RmOptions) error) *
 	return &cobra.Command{
 		Use:   "rmdir <key>",
 		Short: "removes the key if it is an empty directory or a key-value pair",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runRm(cmd.Context(), opts)
-		},
+		RunE:  keyRunE(opts, &opts.Key, runF, runRm),
 	}
 }
 

@@ -25,21 +25,7 @@ func NewSetCommand(f *Factory, runF func(context.Context, *SetOptions) error) *c
 		Short: "set the value of a key",
 		Long: `Set sets the value of a key.
 When <value> begins with '-', insert '--' first: etcdctl set -- <key> <value>`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			v, ok := argOrStdin(args, f.IO.In, 1)
-			if !ok {
-				return argError("value required")
-			}
-			opts.Value = v
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runSet(cmd.Context(), opts)
-		},
+		RunE: keyValueRunE(f.IO.In, opts, &opts.Key, &opts.Value, runF, runSet),
 	}
 	cmd.Flags().IntVar(&opts.TTL, "ttl", 0, "key time-to-live in seconds")
 	cmd.Flags().StringVar(&opts.SwapWithValue, "swap-with-value", "", "previous value")

@@ -21,21 +21,7 @@ func NewUpdateCommand(f *Factory, runF func(context.Context, *UpdateOptions) err
 	cmd := &cobra.Command{
 		Use:   "update <key> <value>",
 		Short: "update an existing key with a given value",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			v, ok := argOrStdin(args, f.IO.In, 1)
-			if !ok {
-				return argError("value required")
-			}
-			opts.Value = v
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runUpdate(cmd.Context(), opts)
-		},
+		RunE:  keyValueRunE(f.IO.In, opts, &opts.Key, &opts.Value, runF, runUpdate),
 	}
 	cmd.Flags().IntVar(&opts.TTL, "ttl", 0, "key time-to-live in seconds")
 	return cmd

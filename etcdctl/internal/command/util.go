@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/corekit/corekit/etcdctl/internal/format"
 	"github.com/corekit/corekit/internal/v2client"
 )
@@ -23,6 +25,37 @@ func argOrStdin(args []string, in io.Reader, i int) (string, bool) {
 		return "", false
 	}
 	return string(b), true
+}
+
+// keyRunE is the RunE of a command whose argument is `<key>`: it stores
+// the key in *key and calls runF (tests substitute it) or run.
+func keyRunE[O any](opts *O, key *string, runF, run func(context.Context, *O) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return argError("key required")
+		}
+		*key = args[0]
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return run(cmd.Context(), opts)
+	}
+}
+
+// keyValueRunE is keyRunE for `<key> <value>`, the value read from in
+// when the argument is missing (see argOrStdin).
+func keyValueRunE[O any](in io.Reader, opts *O, key, value *string, runF, run func(context.Context, *O) error) func(*cobra.Command, []string) error {
+	withKey := keyRunE(opts, key, runF, run)
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			v, ok := argOrStdin(args, in, 1)
+			if !ok {
+				return argError("value required")
+			}
+			*value = v
+		}
+		return withKey(cmd, args)
+	}
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

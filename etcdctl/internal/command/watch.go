@@ -25,16 +25,7 @@ func NewWatchCommand(f *Factory, runF func(context.Context, *WatchOptions) error
 	cmd := &cobra.Command{
 		Use:   "watch <key>",
 		Short: "watch a key for changes",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return argError("key required")
-			}
-			opts.Key = args[0]
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runWatch(cmd.Context(), opts)
-		},
+		RunE:  keyRunE(opts, &opts.Key, runF, runWatch),
 	}
 	cmd.Flags().BoolVarP(&opts.Forever, "forever", "f", false, "forever watch a key until CTRL+C")
 	cmd.Flags().IntVar(&opts.AfterIndex, "after-index", 0, "watch after the given index")

@@ -31,9 +31,9 @@ type Config struct {
 	SafetyPollInterval time.Duration
 	// DisableWatches turns off the registry watch (timer only).
 	DisableWatches bool
-	// MinWatchGap is the least time between two passes triggered by the
-	// watch (default 250 ms), so a burst of schedule writes costs a few
-	// passes per machine rather than one per write.
+	// MinWatchGap is the least time between two passes triggered by a
+	// wake-up (default 250 ms), so a burst of wake-ups costs a few passes
+	// rather than one per wake-up.
 	MinWatchGap time.Duration
 	Logger      *slog.Logger
 }
@@ -48,7 +48,6 @@ type Agent struct {
 	cache     map[string]fleetregistry.TargetState // what this agent did: loaded/launched
 	hashes    map[string]string
 	published map[string]unitmgr.State
-	globals   map[string]bool // global units seen in the last pass
 	// lastFull is when the last full re-publish ended.
 	lastFull time.Time
 	// changed wakes the publisher: systemd reported a change, or a
@@ -77,7 +76,7 @@ func New(cfg Config) *Agent {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), cache: map[string]fleetregistry.TargetState{},
-		hashes: map[string]string{}, published: map[string]unitmgr.State{}, globals: map[string]bool{}, changed: make(chan struct{}, 1)}
+		hashes: map[string]string{}, published: map[string]unitmgr.State{}, changed: make(chan struct{}, 1)}
 }
 
 // Init rebuilds the agent's view from systemd: every unit file already in
@@ -106,8 +105,10 @@ func (a *Agent) Init(ctx context.Context) error {
 	return nil
 }
 
-// Run reconciles on every registry change and timer tick, and publishes
-// states, until ctx ends.
+// Run reconciles on every wake-up of this machine (the engine rewrites
+// machines/<id>/schedule when a change concerns it; see fleetregistry) and
+// on every timer tick, and publishes states, until ctx ends. Changes to
+// other machines' units cost this agent no store request.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Init(ctx); err != nil {
 		a.log.Error("unable to read units from systemd", "err", err)
@@ -118,10 +119,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.cfg.Registry.FollowUnits(ctx, func(ch fleetregistry.UnitChange) {
-				if !a.relevant(ch) {
-					return
-				}
+			a.cfg.Registry.FollowScheduleWakeups(ctx, a.cfg.Machine().ID, func() {
 				select {
 				case kick <- struct{}{}:
 				default:
@@ -160,31 +158,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// relevant reports whether a registry change may concern this machine: a
-// schedule to or from it, any change of a unit it runs or of a global unit,
-// or a new unit (whose content may be global). Other machines' schedule
-// writes do not wake this agent (fleet woke every agent on every write).
-func (a *Agent) relevant(ch fleetregistry.UnitChange) bool {
-	if ch.Unit == "" {
-		return true
-	}
-	id := a.cfg.Machine().ID
-	a.mu.Lock()
-	_, mine := a.cache[ch.Unit]
-	global := a.globals[ch.Unit]
-	a.mu.Unlock()
-	switch {
-	case ch.Field == "job-state" || ch.Field == "reason":
-		return false
-	case ch.Field == "target":
-		return ch.Value == id || ch.PrevValue == id || mine
-	case ch.Field == "object":
-		return true
-	default: // target-state, or the whole unit deleted
-		return mine || global
-	}
-}
-
 // machine returns this machine with dynamic metadata applied.
 func (a *Agent) machine(ctx context.Context) fleetregistry.MachineState {
 	me := a.cfg.Machine()
@@ -206,15 +179,6 @@ func (a *Agent) Reconcile(ctx context.Context) {
 		return
 	}
 	desired := Desired(a.machine(ctx), units)
-	globals := map[string]bool{}
-	for _, u := range units {
-		if u.IsGlobal() {
-			globals[u.Name] = true
-		}
-	}
-	a.mu.Lock()
-	a.globals = globals
-	a.mu.Unlock()
 	files, err := a.cfg.Manager.Units(ctx)
 	if err != nil {
 		a.log.Error("Unable to determine agent's current state", "err", err)
@@ -231,6 +195,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	tasks := Plan(desired, current)
+	a.repairJobStates(ctx, units, current, tasks)
 	n, err := Execute(ctx, a.cfg.Manager, tasks, a)
 	if n > 0 {
 		a.wakePublisher() // e.g. a freshly loaded unit, which systemd may not signal
@@ -240,6 +205,34 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	if err != nil {
 		a.log.Error("AgentReconciler task failed", "type", tasks[n].Type, "job", tasks[n].Unit, "reason", tasks[n].Reason, "err", err)
+	}
+}
+
+// repairJobStates makes job/<unit>/job-state (written once per start, no
+// TTL) agree with what this agent runs, for units the plan does not touch:
+// set for a unit scheduled here that it has launched, cleared where it
+// names this machine for a unit it has not. It uses the pass's job/ read,
+// so it costs a write only when something is wrong (e.g. after an upgrade
+// from a fleetd that wrote it with a TTL, or a write that failed).
+func (a *Agent) repairJobStates(ctx context.Context, units []*fleetregistry.Unit, current map[string]CurrentUnit, tasks []Task) {
+	id := a.cfg.Machine().ID
+	touched := map[string]bool{}
+	for _, t := range tasks {
+		touched[t.Unit] = true
+	}
+	for _, u := range units {
+		if touched[u.Name] || u.IsGlobal() {
+			continue
+		}
+		launched := current[u.Name].State == fleetregistry.StateLaunched
+		switch {
+		case launched && u.TargetMachine == id && u.JobState != id:
+			if err := a.cfg.Registry.UnitHeartbeat(ctx, u.Name, id, 0); err != nil {
+				a.log.Warn("unable to repair unit heartbeat", "unit", u.Name, "err", err)
+			}
+		case !launched && u.JobState == id:
+			_ = a.cfg.Registry.ClearUnitHeartbeat(ctx, u.Name, id)
+		}
 	}
 }
 
@@ -254,7 +247,7 @@ func (a *Agent) Done(ctx context.Context, t Task) {
 		a.hashes[t.Unit] = t.File.Hash().String()
 	case StartUnit:
 		a.cache[t.Unit] = fleetregistry.StateLaunched
-		if err := a.cfg.Registry.UnitHeartbeat(ctx, t.Unit, id, a.cfg.TTL); err != nil {
+		if err := a.cfg.Registry.UnitHeartbeat(ctx, t.Unit, id, 0); err != nil {
 			a.log.Warn("unit heartbeat failed", "unit", t.Unit, "err", err)
 		}
 	case StopUnit:
@@ -272,8 +265,9 @@ func (a *Agent) Done(ctx context.Context, t Task) {
 // publishLoop publishes the states of this agent's units: on every change
 // systemd reports (unitmgr.Watcher) and on a slow safety poll, or, when the
 // manager cannot report changes, on a poll every PollInterval; changes are
-// pushed at once and everything (plus launched heartbeats) again refresh()
-// after the previous full re-publish ENDED, on its own timer.
+// pushed at once and everything again refresh() after the previous full
+// re-publish ENDED, on its own timer. Launched markers (job-state) are not
+// re-published: they have no TTL (see fleetregistry).
 //
 // Unlike fleet, which checked the refresh period only on its poll tick and
 // wrote sequentially (so with many units the re-publish started about one
@@ -357,11 +351,7 @@ func (a *Agent) Publish(ctx context.Context) {
 	id := a.cfg.Machine().ID
 	a.mu.Lock()
 	full := a.lastFull.IsZero() || !time.Now().Before(a.lastFull.Add(a.refresh()))
-	type pub struct {
-		st       fleetregistry.UnitState
-		launched bool
-	}
-	var todo []pub
+	var todo []fleetregistry.UnitState
 	for _, n := range names {
 		s, ok := states[n]
 		if !ok || a.cache[n] == "" {
@@ -371,25 +361,22 @@ func (a *Agent) Publish(ctx context.Context) {
 			continue
 		}
 		a.published[n] = s
-		todo = append(todo, pub{st: fleetregistry.UnitState{UnitName: n, LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState,
-			MachineState: fleetregistry.MachineState{ID: id}, UnitHash: a.hashes[n]}, launched: a.cache[n] == fleetregistry.StateLaunched})
+		todo = append(todo, fleetregistry.UnitState{UnitName: n, LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState,
+			MachineState: fleetregistry.MachineState{ID: id}, UnitHash: a.hashes[n]})
 	}
 	a.mu.Unlock()
-	work := make(chan pub)
+	work := make(chan fleetregistry.UnitState)
 	var wg sync.WaitGroup
 	for range min(publishWorkers, len(todo)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range work {
-				if err := a.cfg.Registry.SaveUnitState(ctx, p.st, a.cfg.TTL); err != nil {
-					a.log.Warn("unable to publish unit state", "unit", p.st.UnitName, "err", err)
+			for st := range work {
+				if err := a.cfg.Registry.SaveUnitState(ctx, st, a.cfg.TTL); err != nil {
+					a.log.Warn("unable to publish unit state", "unit", st.UnitName, "err", err)
 					a.mu.Lock()
-					delete(a.published, p.st.UnitName)
+					delete(a.published, st.UnitName)
 					a.mu.Unlock()
-				}
-				if full && p.launched {
-					_ = a.cfg.Registry.UnitHeartbeat(ctx, p.st.UnitName, id, a.cfg.TTL)
 				}
 			}
 		}()

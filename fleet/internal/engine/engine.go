@@ -2,12 +2,15 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/corekit/corekit/internal/fleetregistry"
+	"github.com/corekit/corekit/internal/unitfile"
 )
 
 // LeaseName is the registry lease engines compete for.
@@ -29,14 +32,35 @@ type Config struct {
 }
 
 // Engine competes for the leader lease and, while leader, reconciles the
-// schedule.
+// schedule and wakes the agents of the machines a change concerns.
 type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex
-	lease  *fleetregistry.Lease
-	leader string
+	mu        sync.Mutex
+	lease     *fleetregistry.Lease
+	renewedAt time.Time // local time of the last acquire or renew
+	leader    string
+
+	// wmu guards the wake-up bookkeeping of Reconcile.
+	wmu sync.Mutex
+	// seen is each unit as the previous pass left it (nil = no pass since
+	// gaining the lease: wake every unit's target).
+	seen map[string]unitView
+	// seenMD is each registered machine's metadata as last seen.
+	seenMD map[string]string
+	// pending are machines whose wake-up write failed (retried next pass).
+	pending map[string]bool
+	// index is the store index of the last pass's job/ read.
+	index uint64
+}
+
+// unitView is what of a unit concerns agents.
+type unitView struct {
+	hash   unitfile.Hash
+	state  fleetregistry.TargetState
+	target string
+	global bool
 }
 
 // New returns an Engine; call Run.
@@ -47,7 +71,7 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine")}
+	return &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine"), pending: map[string]bool{}}
 }
 
 func (e *Engine) ttl() time.Duration {
@@ -65,38 +89,72 @@ func (e *Engine) IsLeader() bool {
 	return e.lease != nil
 }
 
-// Run ticks every Interval (and on registry changes while leader) until
-// ctx ends; then it releases the lease if held.
+// leaseFresh reports whether the lease is held and was renewed less than
+// half its TTL ago, so a pass triggered by a change can skip the renewal.
+func (e *Engine) leaseFresh() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lease != nil && time.Since(e.renewedAt) < e.ttl()/2
+}
+
+// Run ticks every Interval until ctx ends; then it releases the lease if
+// held. Only while it leads does it watch job/ and run a pass on every
+// change (heartbeats, reasons and schedules, which engines write, do not
+// count); an engine that does not lead reads the lease once per Interval
+// and nothing else.
 func (e *Engine) Run(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	if !e.cfg.DisableWatches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.cfg.Registry.FollowUnits(ctx, func(ch fleetregistry.UnitChange) {
-				if ch.Field == "job-state" || ch.Field == "reason" { // heartbeats and our own reasons do not change the schedule
-					return
-				}
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
-			})
-		}()
+	var stopFollow context.CancelFunc // non-nil while the job/ watch runs
+	follow := func() {
+		leader := e.IsLeader()
+		switch {
+		case leader && stopFollow == nil && !e.cfg.DisableWatches:
+			fctx, cancel := context.WithCancel(ctx)
+			stopFollow = cancel
+			e.wmu.Lock()
+			after := e.index
+			e.wmu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.cfg.Registry.FollowUnitsAfter(fctx, after, func(ch fleetregistry.UnitChange) {
+					switch ch.Field {
+					case "job-state", "reason", "target": // written by agents and engines, not by users
+						return
+					}
+					select {
+					case kick <- struct{}{}:
+					default:
+					}
+				})
+			}()
+		case !leader && stopFollow != nil:
+			stopFollow()
+			stopFollow = nil
+		}
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if stopFollow != nil {
+				stopFollow()
+			}
 			wg.Wait()
 			e.release()
 			return nil
 		case <-t.C:
+			e.Tick(ctx)
 		case <-kick:
+			if e.leaseFresh() {
+				e.reconcile(ctx)
+			} else {
+				e.Tick(ctx)
+			}
 		}
-		e.Tick(ctx)
+		follow()
 		t.Reset(e.cfg.Interval)
 	}
 }
@@ -120,6 +178,10 @@ func (e *Engine) Tick(ctx context.Context) {
 	if !e.lead(ctx) {
 		return
 	}
+	e.reconcile(ctx)
+}
+
+func (e *Engine) reconcile(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, e.ttl())
 	defer cancel()
 	if _, err := e.Reconcile(pctx); err != nil {
@@ -127,18 +189,36 @@ func (e *Engine) Tick(ctx context.Context) {
 	}
 }
 
+// lead keeps or gains the lease. An engine that does not hold it reads the
+// lease only (one request); the engine version is checked before
+// acquiring and, by the leader, before each renewal.
 func (e *Engine) lead(ctx context.Context) bool {
 	reg := e.cfg.Registry
-	if err := reg.RaiseEngineVersion(ctx, fleetregistry.EngineVersion); err != nil {
-		e.log.Warn("unable to check engine version", "err", err)
-		return false
-	}
-	if v, _, err := reg.EngineVersion(ctx); err != nil || v > fleetregistry.EngineVersion {
-		return false
-	}
 	e.mu.Lock()
 	held := e.lease
 	e.mu.Unlock()
+	if held == nil {
+		cur, err := reg.GetLease(ctx, LeaseName)
+		if err != nil {
+			return false
+		}
+		if cur != nil {
+			e.setLease(nil, cur.MachineID)
+			return false
+		}
+	}
+	v, err := reg.EnsureEngineVersion(ctx, fleetregistry.EngineVersion)
+	if err != nil {
+		e.log.Warn("unable to check engine version", "err", err)
+		return false
+	}
+	if v > fleetregistry.EngineVersion {
+		if held != nil {
+			e.log.Warn("Engine version in the cluster is newer; stepping down", "cluster", v, "ours", fleetregistry.EngineVersion)
+			e.release()
+		}
+		return false
+	}
 	if held != nil {
 		l, err := reg.RenewLease(ctx, LeaseName, held, e.ttl())
 		if err == nil {
@@ -150,14 +230,14 @@ func (e *Engine) lead(ctx context.Context) bool {
 		if !errors.Is(err, fleetregistry.ErrLeaseLost) {
 			return false
 		}
-	}
-	cur, err := reg.GetLease(ctx, LeaseName)
-	if err != nil {
-		return false
-	}
-	if cur != nil {
-		e.setLease(nil, cur.MachineID)
-		return false
+		cur, err := reg.GetLease(ctx, LeaseName)
+		if err != nil {
+			return false
+		}
+		if cur != nil {
+			e.setLease(nil, cur.MachineID)
+			return false
+		}
 	}
 	l, err := reg.AcquireLease(ctx, LeaseName, e.cfg.MachineID, fleetregistry.EngineVersion, e.ttl())
 	if err != nil || l == nil {
@@ -171,7 +251,17 @@ func (e *Engine) lead(ctx context.Context) bool {
 func (e *Engine) setLease(l *fleetregistry.Lease, leader string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if l != nil && e.lease == nil {
+		// Newly leading: the previous leader may have changed the schedule
+		// without waking the agents, so the first pass wakes every target.
+		e.wmu.Lock()
+		e.seen = nil
+		e.wmu.Unlock()
+	}
 	e.lease = l
+	if l != nil {
+		e.renewedAt = time.Now()
+	}
 	if leader != e.leader && leader != "" {
 		if e.leader == "" {
 			e.log.Info("Engine leader is " + leader)
@@ -184,31 +274,44 @@ func (e *Engine) setLease(l *fleetregistry.Lease, leader string) {
 
 // BuildSnapshot reads the registry into a scheduler Snapshot.
 func BuildSnapshot(ctx context.Context, reg *fleetregistry.Registry) (Snapshot, error) {
-	units, _, err := reg.Units(ctx)
+	s, _, _, err := buildSnapshot(ctx, reg)
+	return s, err
+}
+
+// buildSnapshot also returns what it read: the units, the machines and the
+// store index of the job/ read.
+func buildSnapshot(ctx context.Context, reg *fleetregistry.Registry) (Snapshot, []*fleetregistry.Unit, []fleetregistry.MachineState, error) {
+	units, idx, err := reg.Units(ctx)
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, nil, nil, err
 	}
 	machines, err := reg.Machines(ctx)
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, nil, nil, err
 	}
-	var s Snapshot
+	s := Snapshot{Index: idx}
 	for _, m := range machines {
 		s.Machines = append(s.Machines, Machine{ID: m.ID, Metadata: m.Metadata})
 	}
 	for _, u := range units {
 		s.Units = append(s.Units, Unit{Name: u.Name, Req: u.Requirements(), Desired: u.TargetState, Target: u.TargetMachine, Reason: u.Reason})
 	}
-	return s, nil
+	return s, units, machines, nil
 }
 
-// Reconcile runs one scheduling pass and applies its decisions in order.
+// Reconcile runs one scheduling pass, applies its decisions in order and
+// wakes the agents of the machines whose units changed (see the
+// fleetregistry package comment).
 func (e *Engine) Reconcile(ctx context.Context) (Result, error) {
-	snap, err := BuildSnapshot(ctx, e.cfg.Registry)
+	snap, units, machines, err := buildSnapshot(ctx, e.cfg.Registry)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Plan(snap)
+	targets := map[string]string{} // unit → target after the applied decisions
+	for _, u := range units {
+		targets[u.Name] = u.TargetMachine
+	}
 	for _, d := range res.Decisions {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -229,6 +332,11 @@ func (e *Engine) Reconcile(ctx context.Context) (Result, error) {
 			e.log.Warn("EngineReconciler task failed", "task", d.String(), "err", err)
 			continue
 		}
+		if d.Type == Schedule {
+			targets[d.Unit] = d.Machine
+		} else if targets[d.Unit] == d.Machine {
+			targets[d.Unit] = ""
+		}
 		e.log.Info("EngineReconciler completed task: " + d.String())
 		if e.cfg.OnDecision != nil {
 			e.cfg.OnDecision(d)
@@ -238,6 +346,7 @@ func (e *Engine) Reconcile(ctx context.Context) (Result, error) {
 		e.log.Debug("Unable to schedule Job("+u.Unit+")", "reason", u.Reason)
 	}
 	e.publishReasons(ctx, snap, res)
+	e.wake(ctx, snap.Index, units, targets, machines)
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(res)
 	}
@@ -259,5 +368,78 @@ func (e *Engine) publishReasons(ctx context.Context, snap Snapshot, res Result) 
 		if err := e.cfg.Registry.SetUnitReason(ctx, u.Name, want[u.Name]); err != nil {
 			e.log.Warn("unable to publish scheduling reason", "unit", u.Name, "err", err)
 		}
+	}
+}
+
+// wake rewrites the schedule wake-up key of every registered machine that a
+// change since the previous pass concerns: old and new target of a unit
+// whose content, desired state, target or globalness changed (every machine
+// for a global unit), and a machine whose metadata changed.
+func (e *Engine) wake(ctx context.Context, index uint64, units []*fleetregistry.Unit, targets map[string]string, machines []fleetregistry.MachineState) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	e.index = index
+	registered := map[string]bool{}
+	md := map[string]string{}
+	for _, m := range machines {
+		registered[m.ID] = true
+		b, _ := json.Marshal(m.Metadata) // map keys sorted: canonical
+		md[m.ID] = string(b)
+		if old, ok := e.seenMD[m.ID]; ok && old != md[m.ID] {
+			e.pending[m.ID] = true
+		}
+	}
+	all := func() {
+		for id := range registered {
+			e.pending[id] = true
+		}
+	}
+	now := make(map[string]unitView, len(units))
+	for _, u := range units {
+		v := unitView{hash: u.Hash, state: u.TargetState, target: targets[u.Name], global: u.IsGlobal()}
+		now[u.Name] = v
+		old, ok := e.seen[u.Name]
+		if ok && old == v {
+			continue
+		}
+		if v.global || old.global {
+			all()
+		}
+		for _, m := range []string{old.target, v.target} {
+			if m != "" {
+				e.pending[m] = true
+			}
+		}
+	}
+	for name, old := range e.seen {
+		if _, ok := now[name]; ok {
+			continue
+		}
+		if old.global {
+			all()
+		}
+		if old.target != "" {
+			e.pending[old.target] = true
+		}
+	}
+	e.seen, e.seenMD = now, md
+	ids := make([]string, 0, len(e.pending))
+	for id := range e.pending {
+		if !registered[id] {
+			delete(e.pending, id) // a machine that left has no agent to wake
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := e.cfg.Registry.WakeMachine(ctx, id, index); err != nil {
+			e.log.Warn("unable to wake machine", "machine", id, "err", err)
+			continue
+		}
+		delete(e.pending, id)
 	}
 }

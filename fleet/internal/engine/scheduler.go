@@ -32,6 +32,8 @@ type Unit struct {
 type Snapshot struct {
 	Machines []Machine
 	Units    []Unit
+	// Index is the store index the units were read at (not used by Plan).
+	Index uint64
 }
 
 // DecisionType says what a Decision does.

@@ -41,7 +41,8 @@ type Report struct {
 	// writes, watches) until every unit ran.
 	EngineRequests, AgentRequests int64
 	// AgentWatches is the part of AgentRequests that were watch long-polls
-	// (one per event below job/ per agent, as etcd v2 watches work).
+	// (one per wake-up of the agent's own machines/<id>/schedule key, as
+	// etcd v2 watches work; fleet 1.0's agents did one per event below job/).
 	AgentWatches int64
 	Elapsed      time.Duration
 }
