@@ -297,8 +297,22 @@ func (s *EtcdServer) waitReady(ctx context.Context) {
 	if idx > 0 {
 		s.log.Info("replaying log", "up-to-index", idx)
 	}
-	if err := s.fsm.WaitApplied(ctx, idx); err != nil {
-		return
+	// The ready index can drop while we wait (raftnode.Node.ReadyIndex):
+	// wait in short slices and re-read it.
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		err := s.fsm.WaitApplied(wctx, idx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if now := s.node.ReadyIndex(); now < idx {
+			s.log.Info("uncommitted log tail truncated by the leader: replaying less", "up-to-index", now, "was", idx)
+			idx = now
+		}
 	}
 	close(s.ready)
 	s.log.Info("ready to serve client requests", "applied-index", s.fsm.AppliedIndex(),

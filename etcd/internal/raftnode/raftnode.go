@@ -101,10 +101,11 @@ type Node struct {
 	cn        *commitNotifier
 	closers   []io.Closer
 	log       *slog.Logger
-	// readyIndex is the last command entry in the log at start: the FSM has
-	// caught up with the disk once it applied it.
-	readyIndex uint64
-	snapIndex  uint64
+	// readyLog holds the ready index: the last command entry in the log at
+	// start (the FSM has caught up with the disk once it applied it),
+	// lowered if raft truncates that entry as uncommitted (see readyLog).
+	readyLog  *readyLog
+	snapIndex uint64
 	// done is closed by Close: a future enqueued into raft's buffered apply
 	// channel after shutdown would never complete, so waits also watch done.
 	done      chan struct{}
@@ -193,9 +194,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
 	}
-	if n.readyIndex, err = lastCommandIndex(logs); err != nil {
+	ready, err := lastCommandIndex(logs)
+	if err != nil {
 		return nil, err
 	}
+	rl := &readyLog{LogStore: logs}
+	rl.ready.Store(ready)
+	n.readyLog = rl
+	logs = rl
 	n.stats = &AppendStats{followers: map[raft.ServerID]*FollowerStats{}}
 	cn := newCommitNotifier()
 	n.cn = cn
@@ -294,11 +300,15 @@ func lastCommandIndex(logs raft.LogStore) (uint64, error) {
 // ReadyIndex is the index of the last command entry that was on disk at
 // start; once the FSM applied it, the member's state is as before the
 // restart. 0 or an index at or below the restored snapshot means none.
+//
+// It can go down while the member waits (never up): a restarted member's
+// uncommitted log tail is truncated by the new leader. Waiters re-read it.
 func (n *Node) ReadyIndex() uint64 {
-	if n.readyIndex <= n.snapIndex {
+	r := n.readyLog.ready.Load()
+	if r <= n.snapIndex {
 		return 0
 	}
-	return n.readyIndex
+	return r
 }
 
 // Apply proposes cmd and waits until it is committed (fsynced on a quorum)
