@@ -37,7 +37,7 @@ bench: build
 # then 1,000 units on 3 real systemd-nspawn machines (root + systemd-nspawn, else it skips loudly).
 bench-fleet: build
 	$(GO) test -run '^$$' -bench SimulatedCluster -benchtime 1x -timeout 30m ./fleet/internal/sim/
-	$(GO) test -run '^$$' -bench RealCluster -benchtime 1x -timeout 15m ./fleet/bench/
+	$(GO) test -run '^$$' -bench RealCluster -benchtime 1x -timeout 15m -v ./fleet/bench/
 
 # The user's story (DESIGN.md steps 1-6) on a `make up` cluster; needs root + systemd-nspawn.
 e2e: build

@@ -36,14 +36,17 @@
 //     machines/<id>/schedule (WakeMachine) once for each registered machine
 //     concerned: the old and new target of a changed unit, every machine for
 //     a changed global unit, a machine whose metadata changed. A pass that
-//     applies a thousand decisions to three machines writes three wake-ups.
-//     On gaining the lease it wakes the targets of every unit once.
+//     applies a thousand decisions to three machines writes three wake-ups
+//     (plus three every 500 ms while such a long pass runs, so agents start
+//     early). On gaining the lease it wakes the targets of every unit once.
 //   - Each agent watches only its own machines/<id>/schedule
 //     (FollowScheduleWakeups), plus its reconcile timer. Its store requests
 //     therefore do not grow with changes to other machines' units. A change
 //     made by anybody (API, fleetctl's etcd driver, another tool) reaches the
 //     agent through the engine's job/ watch; with no engine leading (e.g.
-//     every fleetd has disable_engine) agents fall back to their timer.
+//     every fleetd has disable_engine), or a leader that does not write
+//     wake-ups (fleet 1.0, an older fleetd), agents fall back to their
+//     reconcile timer (5 s).
 //   - job/<unit>/job-state is written without a TTL when an agent starts a
 //     unit and deleted (compare-and-delete on the machine ID) when it stops
 //     or unloads it, not re-written as a periodic TTL heartbeat, so nothing

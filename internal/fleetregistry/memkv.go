@@ -298,6 +298,10 @@ func (m *MemKV) Watch(ctx context.Context, prefix string, after uint64) (Event, 
 				return c, nil
 			}
 		}
+		// Nothing up to now matched: like a watcher registered in etcd, wait
+		// for what comes next (so a long wait never finds its history gone
+		// and each change is scanned once).
+		after = m.index
 		ch := m.changed
 		m.mu.Unlock()
 		select {

@@ -721,30 +721,27 @@ func pause(ctx context.Context, d time.Duration) {
 func (r *Registry) FollowScheduleWakeups(ctx context.Context, machineID string, wake func()) {
 	key := r.ScheduleWakeKey(machineID)
 	var idx, seen uint64 // watch position; modifiedIndex of the last change seen
-	read := func() bool {
+	known := false       // idx is valid (a fresh store's index may be 0)
+	read := func() (changed bool) {
 		n, i, err := r.kv.Get(ctx, key, false)
 		var ve *v2api.Error
 		switch {
 		case err == nil:
-			idx = max(i, n.ModifiedIndex)
+			idx, known = max(i, n.ModifiedIndex), true
 			if n.ModifiedIndex > seen {
 				seen = n.ModifiedIndex
 				return true
 			}
-			return false
 		case errors.As(err, &ve) && ve.ErrorCode == v2api.EcodeKeyNotFound:
-			idx = ve.Index
-			return false
-		default:
-			idx = 0
-			return false
+			idx, known = ve.Index, true
 		}
+		return false
 	}
 	first := true
 	for ctx.Err() == nil {
-		if idx == 0 {
+		if !known {
 			changed := read()
-			if idx == 0 {
+			if !known {
 				pause(ctx, time.Second)
 				continue
 			}
@@ -759,7 +756,7 @@ func (r *Registry) FollowScheduleWakeups(ctx context.Context, machineID string, 
 				return
 			}
 			if ErrIsIndexCleared(err) {
-				idx = 0
+				known = false
 			} else {
 				pause(ctx, 250*time.Millisecond)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -425,6 +426,68 @@ func TestUnitReason(t *testing.T) {
 		}
 		if u, err := r.Unit(ctx, "a.service"); err != nil || u.Reason != "" {
 			t.Fatalf("after clearing: %+v %v", u, err)
+		}
+	})
+}
+
+// An agent's follower of machines/<id>/schedule is called once at start and
+// then once per wake-up of its own machine, never for other machines'
+// wake-ups, unit changes or published states.
+func TestFollowScheduleWakeups(t *testing.T) {
+	forEach(t, func(t *testing.T, e env) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		r := e.reg
+		seen := make(chan string, 16)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.FollowScheduleWakeups(ctx, "machine1", func() {
+				v := "-"
+				if n, _, err := e.raw.Get(ctx, r.ScheduleWakeKey("machine1"), false); err == nil {
+					v = n.StringValue()
+				}
+				seen <- v
+			})
+		}()
+		next := func(what string) string {
+			select {
+			case v := <-seen:
+				return v
+			case <-ctx.Done():
+				t.Fatalf("no wake-up for %s", what)
+				return ""
+			}
+		}
+		if v := next("the start"); v != "-" {
+			t.Fatalf("first call saw %q, want the key absent", v)
+		}
+		if err := r.WakeMachine(ctx, "machine2", 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CreateUnit(ctx, &Unit{Name: "x.service", File: mustUnit(t, "[Service]\nExecStart=/bin/true\n"), TargetState: StateLaunched}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ScheduleUnit(ctx, "x.service", "machine2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SaveUnitState(ctx, UnitState{UnitName: "x.service", LoadState: "loaded", ActiveState: "active", SubState: "running", MachineState: MachineState{ID: "machine2"}, UnitHash: "abc"}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []uint64{101, 102} {
+			if err := r.WakeMachine(ctx, "machine1", i); err != nil {
+				t.Fatal(err)
+			}
+			if v, want := next(fmt.Sprint("wake-up ", i)), fmt.Sprint(i); v != want {
+				t.Fatalf("wake-up saw %q, want %q (called for another change?)", v, want)
+			}
+		}
+		cancel()
+		<-done
+		select {
+		case v := <-seen:
+			t.Fatalf("extra wake-up (%q)", v)
+		default:
 		}
 	})
 }

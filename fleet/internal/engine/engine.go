@@ -23,7 +23,11 @@ type Config struct {
 	// Interval is engine_reconcile_interval; the lease TTL is 5× it.
 	Interval       time.Duration
 	DisableWatches bool
-	Logger         *slog.Logger
+	// MinWatchGap is how long a change waits before its pass (default
+	// 100 ms), so a burst of submissions costs a few passes — each a read
+	// of all of job/ — and a few batched wake-ups, not one per write.
+	MinWatchGap time.Duration
+	Logger      *slog.Logger
 	// OnPass, if set, is called after every complete reconcile pass.
 	OnPass func(Result)
 	// OnDecision, if set, is called after each decision applied to the
@@ -41,6 +45,10 @@ type Engine struct {
 	lease     *fleetregistry.Lease
 	renewedAt time.Time // local time of the last acquire or renew
 	leader    string
+	// fresh is set on gaining the lease: the next pass forgets what it
+	// woke (the previous leader may have changed the schedule without
+	// waking the agents) and wakes every unit's target.
+	fresh bool
 
 	// wmu guards the wake-up bookkeeping of Reconcile.
 	wmu sync.Mutex
@@ -49,8 +57,11 @@ type Engine struct {
 	seen map[string]unitView
 	// seenMD is each registered machine's metadata as last seen.
 	seenMD map[string]string
-	// pending are machines whose wake-up write failed (retried next pass).
+	// pending are machines to wake at the next flush (kept when the
+	// write failed).
 	pending map[string]bool
+	// registered are the machines of the current pass's snapshot.
+	registered map[string]bool
 	// index is the store index of the last pass's job/ read.
 	index uint64
 }
@@ -67,6 +78,9 @@ type unitView struct {
 func New(cfg Config) *Engine {
 	if cfg.Interval == 0 {
 		cfg.Interval = 2 * time.Second
+	}
+	if cfg.MinWatchGap == 0 {
+		cfg.MinWatchGap = 100 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -148,6 +162,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-t.C:
 			e.Tick(ctx)
 		case <-kick:
+			pause(ctx, e.cfg.MinWatchGap) // let a burst of changes land
+			select {
+			case <-kick:
+			default:
+			}
 			if e.leaseFresh() {
 				e.reconcile(ctx)
 			} else {
@@ -182,9 +201,7 @@ func (e *Engine) Tick(ctx context.Context) {
 }
 
 func (e *Engine) reconcile(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, e.ttl())
-	defer cancel()
-	if _, err := e.Reconcile(pctx); err != nil {
+	if _, err := e.Reconcile(ctx); err != nil {
 		e.log.Error("Engine reconcile failed", "err", err)
 	}
 }
@@ -252,11 +269,7 @@ func (e *Engine) setLease(l *fleetregistry.Lease, leader string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if l != nil && e.lease == nil {
-		// Newly leading: the previous leader may have changed the schedule
-		// without waking the agents, so the first pass wakes every target.
-		e.wmu.Lock()
-		e.seen = nil
-		e.wmu.Unlock()
+		e.fresh = true
 	}
 	e.lease = l
 	if l != nil {
@@ -299,58 +312,94 @@ func buildSnapshot(ctx context.Context, reg *fleetregistry.Registry) (Snapshot, 
 	return s, units, machines, nil
 }
 
-// Reconcile runs one scheduling pass, applies its decisions in order and
-// wakes the agents of the machines whose units changed (see the
-// fleetregistry package comment).
+// wakeFlushEvery is how often a long pass wakes the machines its decisions
+// so far concern, so agents start while the engine is still scheduling.
+const wakeFlushEvery = 500 * time.Millisecond
+
+// Reconcile runs one scheduling pass and applies its decisions in order.
+// It wakes the agents of the machines that changes made by others since the
+// previous pass concern, then, every wakeFlushEvery and at the end, those
+// its own decisions concern (see the fleetregistry package comment). A
+// pass longer than half the lease TTL renews the lease between decisions,
+// and stops when it cannot.
 func (e *Engine) Reconcile(ctx context.Context) (Result, error) {
 	snap, units, machines, err := buildSnapshot(ctx, e.cfg.Registry)
 	if err != nil {
 		return Result{}, err
 	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	e.observe(snap.Index, units, machines)
+	e.flushWakes(ctx)
 	res := Plan(snap)
-	targets := map[string]string{} // unit → target after the applied decisions
-	for _, u := range units {
-		targets[u.Name] = u.TargetMachine
-	}
+	lastFlush := time.Now()
 	for _, d := range res.Decisions {
-		if err := ctx.Err(); err != nil {
-			return res, err
+		if err = ctx.Err(); err != nil {
+			break
 		}
+		if !e.keepLease(ctx) {
+			err = fleetregistry.ErrLeaseLost
+			break
+		}
+		var derr error
 		switch d.Type {
 		case Unschedule:
-			err = e.cfg.Registry.UnscheduleUnit(ctx, d.Unit, d.Machine)
-			if err == nil {
+			derr = e.cfg.Registry.UnscheduleUnit(ctx, d.Unit, d.Machine)
+			if derr == nil {
 				e.log.Info("Unscheduled Job(" + d.Unit + ") from Machine(" + d.Machine + ")")
 			}
 		case Schedule:
-			err = e.cfg.Registry.ScheduleUnit(ctx, d.Unit, d.Machine)
-			if err == nil {
+			derr = e.cfg.Registry.ScheduleUnit(ctx, d.Unit, d.Machine)
+			if derr == nil {
 				e.log.Info("Scheduled Unit(" + d.Unit + ") to Machine(" + d.Machine + ")")
 			}
 		}
-		if err != nil {
-			e.log.Warn("EngineReconciler task failed", "task", d.String(), "err", err)
+		if derr != nil {
+			e.log.Warn("EngineReconciler task failed", "task", d.String(), "err", derr)
 			continue
 		}
-		if d.Type == Schedule {
-			targets[d.Unit] = d.Machine
-		} else if targets[d.Unit] == d.Machine {
-			targets[d.Unit] = ""
-		}
+		e.applied(d)
 		e.log.Info("EngineReconciler completed task: " + d.String())
 		if e.cfg.OnDecision != nil {
 			e.cfg.OnDecision(d)
 		}
+		if time.Since(lastFlush) >= wakeFlushEvery {
+			e.flushWakes(ctx)
+			lastFlush = time.Now()
+		}
+	}
+	e.flushWakes(ctx)
+	if err != nil {
+		return res, err
 	}
 	for _, u := range res.Unschedulable {
 		e.log.Debug("Unable to schedule Job("+u.Unit+")", "reason", u.Reason)
 	}
 	e.publishReasons(ctx, snap, res)
-	e.wake(ctx, snap.Index, units, targets, machines)
 	if e.cfg.OnPass != nil {
 		e.cfg.OnPass(res)
 	}
 	return res, nil
+}
+
+// keepLease renews the held lease when half its TTL has passed since the
+// last renewal (a long pass); false means it was lost. An engine driven
+// without a lease (tests calling Reconcile) always keeps going.
+func (e *Engine) keepLease(ctx context.Context) bool {
+	e.mu.Lock()
+	l, at := e.lease, e.renewedAt
+	e.mu.Unlock()
+	if l == nil || time.Since(at) < e.ttl()/2 {
+		return true
+	}
+	nl, err := e.cfg.Registry.RenewLease(ctx, LeaseName, l, e.ttl())
+	if err != nil {
+		e.log.Warn("Engine leadership lost, renewal failed", "err", err)
+		e.setLease(nil, "")
+		return false
+	}
+	e.setLease(nl, nl.MachineID)
+	return true
 }
 
 // publishReasons writes job/<unit>/reason for every unit the pass could not
@@ -371,18 +420,22 @@ func (e *Engine) publishReasons(ctx context.Context, snap Snapshot, res Result) 
 	}
 }
 
-// wake rewrites the schedule wake-up key of every registered machine that a
-// change since the previous pass concerns: old and new target of a unit
+// observe compares the units and machines a pass read with what the
+// previous pass left (caller holds wmu) and marks as pending every
+// registered machine a difference concerns: old and new target of a unit
 // whose content, desired state, target or globalness changed (every machine
 // for a global unit), and a machine whose metadata changed.
-func (e *Engine) wake(ctx context.Context, index uint64, units []*fleetregistry.Unit, targets map[string]string, machines []fleetregistry.MachineState) {
-	e.wmu.Lock()
-	defer e.wmu.Unlock()
+func (e *Engine) observe(index uint64, units []*fleetregistry.Unit, machines []fleetregistry.MachineState) {
+	e.mu.Lock()
+	if e.fresh {
+		e.seen, e.fresh = nil, false
+	}
+	e.mu.Unlock()
 	e.index = index
-	registered := map[string]bool{}
+	e.registered = map[string]bool{}
 	md := map[string]string{}
 	for _, m := range machines {
-		registered[m.ID] = true
+		e.registered[m.ID] = true
 		b, _ := json.Marshal(m.Metadata) // map keys sorted: canonical
 		md[m.ID] = string(b)
 		if old, ok := e.seenMD[m.ID]; ok && old != md[m.ID] {
@@ -390,13 +443,13 @@ func (e *Engine) wake(ctx context.Context, index uint64, units []*fleetregistry.
 		}
 	}
 	all := func() {
-		for id := range registered {
+		for id := range e.registered {
 			e.pending[id] = true
 		}
 	}
 	now := make(map[string]unitView, len(units))
 	for _, u := range units {
-		v := unitView{hash: u.Hash, state: u.TargetState, target: targets[u.Name], global: u.IsGlobal()}
+		v := unitView{hash: u.Hash, state: u.TargetState, target: u.TargetMachine, global: u.IsGlobal()}
 		now[u.Name] = v
 		old, ok := e.seen[u.Name]
 		if ok && old == v {
@@ -423,9 +476,30 @@ func (e *Engine) wake(ctx context.Context, index uint64, units []*fleetregistry.
 		}
 	}
 	e.seen, e.seenMD = now, md
+}
+
+// applied records a decision the pass applied: its machines are pending
+// (caller holds wmu).
+func (e *Engine) applied(d Decision) {
+	v := e.seen[d.Unit]
+	switch d.Type {
+	case Schedule:
+		v.target = d.Machine
+	case Unschedule:
+		if v.target == d.Machine {
+			v.target = ""
+		}
+	}
+	e.seen[d.Unit] = v
+	e.pending[d.Machine] = true
+}
+
+// flushWakes rewrites the schedule wake-up key of every pending registered
+// machine; failed ones stay pending for the next flush (caller holds wmu).
+func (e *Engine) flushWakes(ctx context.Context) {
 	ids := make([]string, 0, len(e.pending))
 	for id := range e.pending {
-		if !registered[id] {
+		if !e.registered[id] {
 			delete(e.pending, id) // a machine that left has no agent to wake
 			continue
 		}
@@ -436,10 +510,19 @@ func (e *Engine) wake(ctx context.Context, index uint64, units []*fleetregistry.
 		if ctx.Err() != nil {
 			return
 		}
-		if err := e.cfg.Registry.WakeMachine(ctx, id, index); err != nil {
+		if err := e.cfg.Registry.WakeMachine(ctx, id, e.index); err != nil {
 			e.log.Warn("unable to wake machine", "machine", id, "err", err)
 			continue
 		}
 		delete(e.pending, id)
+	}
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }

@@ -29,7 +29,12 @@ type Options struct {
 	// EngineInterval and AgentInterval are the reconcile timers.
 	EngineInterval time.Duration
 	AgentInterval  time.Duration
-	Logger         *slog.Logger
+	// SubmitRate is how many units per second are submitted (0 = as fast
+	// as the in-memory store allows, a burst no real API delivers: watchers
+	// then fall more than etcd's 1,000 events behind and re-read instead of
+	// seeing each event).
+	SubmitRate float64
+	Logger     *slog.Logger
 }
 
 // Report is what a simulation measured.
@@ -92,9 +97,15 @@ func (c *countingKV) Watch(ctx context.Context, prefix string, after uint64) (fl
 	return c.KV.Watch(ctx, prefix, after)
 }
 
+// Submitters is how many units are submitted concurrently, as the
+// real-machine benchmark does through the API.
+const Submitters = 8
+
 // Run registers the machines, starts one engine and one agent per machine,
-// submits the units as launched and returns when every unit has been
-// started by an agent (or ctx ends).
+// waits for the engine to lead, then submits the units as launched
+// (Submitters at a time, through an uncounted registry, as an API would)
+// while the cluster runs, and returns when every unit has been started by
+// an agent (or ctx ends). Counting starts with the first submission.
 func Run(ctx context.Context, o Options) (Report, error) {
 	if o.KV == nil {
 		o.KV = fleetregistry.NewMemKV(nil)
@@ -135,15 +146,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	for i := 0; i < o.Units; i++ {
-		if err := setup.CreateUnit(ctx, &fleetregistry.Unit{Name: fmt.Sprintf("u%05d.service", i), File: f, TargetState: fleetregistry.StateLaunched}); err != nil {
-			return Report{}, err
-		}
-	}
-	// Agents and engine start once the units exist, so the counts cover
-	// scheduling and starting only.
-	start := time.Now()
-	e0, a0, w0 := ekv.n.Load(), akv.n.Load(), akv.watches.Load()
 	for _, a := range agents {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = a.Run(ctx) }()
@@ -154,6 +156,58 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer cancel()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	for !eng.IsLeader() {
+		select {
+		case <-ctx.Done():
+			return Report{}, fmt.Errorf("simulation: engine never led: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	start := time.Now()
+	e0, a0, w0 := ekv.n.Load(), akv.n.Load(), akv.watches.Load()
+	var next atomic.Int64
+	var submit sync.WaitGroup
+	tokens := make(chan struct{})
+	if o.SubmitRate > 0 {
+		go func() {
+			tick := time.NewTicker(time.Duration(float64(time.Second) / o.SubmitRate))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case tokens <- struct{}{}:
+				}
+			}
+		}()
+	} else {
+		close(tokens)
+	}
+	errs := make(chan error, Submitters)
+	for range Submitters {
+		submit.Add(1)
+		go func() {
+			defer submit.Done()
+			for i := int(next.Add(1)) - 1; i < o.Units && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				<-tokens
+				u := &fleetregistry.Unit{Name: fmt.Sprintf("u%05d.service", i), File: f, TargetState: fleetregistry.StateLaunched}
+				if err := setup.CreateUnit(ctx, u); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	submit.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return Report{}, err
+	}
 	for {
 		started := 0
 		for _, m := range mgrs {

@@ -11,7 +11,7 @@ import (
 func TestSimulationSchedulesEverything(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r, err := Run(ctx, Options{Machines: 5, Units: 40, EngineInterval: 200 * time.Millisecond, AgentInterval: time.Second})
+	r, err := Run(ctx, Options{Machines: 5, Units: 40, EngineInterval: 200 * time.Millisecond, AgentInterval: time.Second, SubmitRate: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +21,13 @@ func TestSimulationSchedulesEverything(t *testing.T) {
 	}
 	if r.EngineRequests == 0 || r.AgentRequests == 0 {
 		t.Fatalf("requests not counted: %+v", r)
+	}
+	// Per-machine wake-ups: an agent's watch returns only for a wake-up of
+	// its own machine, at most one per decision (batched per engine pass),
+	// plus each agent's first watch. fleet 1.0's agents each saw every
+	// change below job/: about 4 per unit × 5 machines here.
+	if r.AgentWatches > int64(r.Decisions+5) {
+		t.Fatalf("agents made %d watch requests for %d decisions on 5 machines, want at most %d", r.AgentWatches, r.Decisions, r.Decisions+5)
 	}
 }
 
@@ -32,12 +39,14 @@ func envInt(name string, def int) int {
 }
 
 // BenchmarkSimulatedCluster is make bench-fleet: FLEET_SIM_MACHINES (100) ×
-// FLEET_SIM_UNITS (2000), real engine and agents over an in-memory store.
+// FLEET_SIM_UNITS (2000) submitted at FLEET_SIM_RATE units/s (100; about
+// what one fleetd's API sustained in the real-machine benchmark), real
+// engine and agents over an in-memory store.
 func BenchmarkSimulatedCluster(b *testing.B) {
-	m, u := envInt("FLEET_SIM_MACHINES", 100), envInt("FLEET_SIM_UNITS", 2000)
+	m, u, rate := envInt("FLEET_SIM_MACHINES", 100), envInt("FLEET_SIM_UNITS", 2000), envInt("FLEET_SIM_RATE", 100)
 	for i := 0; i < b.N; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		r, err := Run(ctx, Options{Machines: m, Units: u})
+		r, err := Run(ctx, Options{Machines: m, Units: u, SubmitRate: float64(rate)})
 		cancel()
 		if err != nil {
 			b.Fatal(err)
