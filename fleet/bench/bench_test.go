@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -173,40 +172,14 @@ type etcdProc struct {
 
 // startEtcd runs etcd on a loopback client URL: ours, or Debian's 3.4 with
 // FLEET_BENCH_ETCD=reference. The guests reach it through the proxy only.
-func startEtcd(b *testing.B, bb *buildbin.Builder) etcdProc {
+func startEtcd(b *testing.B) etcdProc {
 	b.Helper()
-	bin := etcdtest.ReferenceBinary
-	extra := []string{"--enable-v2", "--logger", "zap", "--log-outputs", "stderr"}
-	if os.Getenv("FLEET_BENCH_ETCD") != "reference" {
-		p, err := bb.Build(context.Background(), "etcd", "etcd")
-		if err != nil {
-			b.Fatal(err)
-		}
-		bin, extra = p, nil
-	} else if !etcdtest.HaveReference() {
-		b.Skipf("SKIP: %s not installed (apt-get install etcd-server)", bin)
+	kind := etcdtest.Ours
+	if os.Getenv("FLEET_BENCH_ETCD") == "reference" {
+		kind = etcdtest.Reference
 	}
-	u := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort(b))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort(b))
-	dir := b.TempDir()
-	cmd := exec.Command(bin, "--name", "bench", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", u, "--advertise-client-urls", u,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "bench="+peer)
-	cmd.Args = append(cmd.Args, extra...)
-	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-	if err := etcdtest.WaitReady(context.Background(), u, 20*time.Second); err != nil {
-		b.Fatalf("etcd on %s: %v", u, err)
-	}
-	return etcdProc{url: u, pid: cmd.Process.Pid, bin: bin}
+	s := etcdtest.Start(b, kind)
+	return etcdProc{url: s.ClientURL, pid: s.PID(), bin: s.Binary}
 }
 
 // storeWrites reads etcd's /v2/stats/store write counters (sets, creates,
@@ -282,7 +255,7 @@ func BenchmarkRealCluster(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := testbed.NewCluster(b, testbed.Options{N: 3, Binds: []testbed.Bind{{Host: filepath.Dir(fleetd), Guest: "/opt/fleet", ReadOnly: true}}})
-	etcd := startEtcd(b, bb)
+	etcd := startEtcd(b)
 	b.Logf("etcd: %s (pid %d)", etcd.bin, etcd.pid)
 
 	target, _ := url.Parse(etcd.url)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,44 +28,16 @@ const (
 
 // startEtcd runs an etcd whose client URL is bound to addr only (the host's
 // bridge address), so the guests and the test reach it and nothing else does.
-// It is ours (./etcd) once it exists, else Debian's reference;
-// FLEET_E2E_ETCD=reference forces the latter.
-func startEtcd(t *testing.T, b *buildbin.Builder, addr string) string {
+// It is ours (./etcd); FLEET_E2E_ETCD=reference runs Debian's 3.4 instead.
+func startEtcd(t *testing.T, addr string) string {
 	t.Helper()
-	bin := etcdtest.ReferenceBinary
-	extra := []string{"--enable-v2", "--logger", "zap", "--log-outputs", "stderr"}
-	root, _ := buildbin.ModuleRoot()
-	if _, err := os.Stat(filepath.Join(root, "etcd", "main.go")); err == nil && os.Getenv("FLEET_E2E_ETCD") != "reference" {
-		p, err := b.Build(context.Background(), "etcd", "etcd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin, extra = p, nil
-	} else if !etcdtest.HaveReference() {
-		t.Skipf("SKIP: %s not installed (apt-get install etcd-server)", bin)
+	kind := etcdtest.Ours
+	if os.Getenv("FLEET_E2E_ETCD") == "reference" {
+		kind = etcdtest.Reference
 	}
-	t.Logf("etcd: %s", bin)
-	url := fmt.Sprintf("http://%s:%d", addr, etcdtest.FreePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort(t))
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", url, "--advertise-client-urls", url,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "e2e="+peer)
-	cmd.Args = append(cmd.Args, extra...)
-	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-	if err := etcdtest.WaitReady(context.Background(), url, 20*time.Second); err != nil {
-		t.Fatalf("etcd on %s: %v", url, err)
-	}
-	return url
+	s := etcdtest.StartOn(t, kind, addr)
+	t.Logf("etcd: %s", s.Binary)
+	return s.ClientURL
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, f func() (bool, string)) {
@@ -105,7 +76,7 @@ func TestFleetOnRealSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := testbed.NewCluster(t, testbed.Options{N: 3, Binds: []testbed.Bind{{Host: filepath.Dir(bin), Guest: "/opt/fleet", ReadOnly: true}}})
-	etcdURL := startEtcd(t, b, c.HostAddr().String())
+	etcdURL := startEtcd(t, c.HostAddr().String())
 
 	byID := map[string]*testbed.Machine{}
 	for _, m := range c.Machines {

@@ -145,6 +145,14 @@ func reservePort() (int, func(), error) {
 // reference binary skips the test with a loud message.
 func Start(t testing.TB, kind Kind, extra ...string) *Server {
 	t.Helper()
+	return StartOn(t, kind, "127.0.0.1", extra...)
+}
+
+// StartOn is Start with the client URL bound to host only (e.g. the host's
+// address on a test bridge, so that nspawn guests reach the server and
+// nothing else does); peers stay on loopback.
+func StartOn(t testing.TB, kind Kind, host string, extra ...string) *Server {
+	t.Helper()
 	s := &Server{Kind: kind, t: t, Name: "default"}
 	switch kind {
 	case Reference:
@@ -158,7 +166,7 @@ func Start(t testing.TB, kind Kind, extra ...string) *Server {
 		t.Fatalf("etcdtest: unknown kind %q", kind)
 	}
 	s.DataDir = filepath.Join(t.TempDir(), "data.etcd")
-	s.ClientURL = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	s.ClientURL = fmt.Sprintf("http://%s:%d", host, FreePort(t))
 	s.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
 	s.Args = []string{
 		"--name", s.Name,
