@@ -6,7 +6,7 @@ N       ?= 3
 
 BINARIES := etcd:etcd etcdctl:etcdctl discovery:discovery cloudinit:coreos-cloudinit fleet:fleetd fleetctl:fleetctl
 
-.PHONY: all build test test-short vet bench bench-fleet fuzz up down status ssh e2e torture clean nspawn-bin
+.PHONY: all build test test-short vet bench bench-fleet fuzz up down status ssh e2e torture fleetfaults clean nspawn-bin
 
 all: build
 
@@ -50,6 +50,11 @@ TORTURE_DURATION ?= 60s
 TORTURE_RUNS ?= 10
 torture:
 	$(GO) test ./etcd/torture -run '^TestTorture$$' -v -count=1 -timeout 0 -torture.impl=$(TORTURE_IMPL) -torture.members=$(TORTURE_MEMBERS) -torture.duration=$(TORTURE_DURATION) -torture.runs=$(TORTURE_RUNS)
+
+# fleet under faults on nspawn machines (root, systemd-container); docs/reliability-fleet.md
+FLEETFAULTS_ROUNDS ?= 8
+fleetfaults:
+	$(GO) test ./tests/fleetfaults -run '^TestFleetFaults$$' -v -count=1 -timeout 0 -fleetfaults.rounds=$(FLEETFAULTS_ROUNDS) -fleetfaults.partition-hold=20s
 
 fuzz:
 	@echo "see docs: make fuzz runs each fuzz target for FUZZTIME (default 30s)"

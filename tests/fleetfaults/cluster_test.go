@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +20,9 @@ import (
 	"github.com/corekit/corekit/internal/buildbin"
 	"github.com/corekit/corekit/internal/etcdtest"
 	"github.com/corekit/corekit/internal/fleetapi"
+	"github.com/corekit/corekit/internal/fleetregistry"
 	"github.com/corekit/corekit/internal/nspawn"
+	"github.com/corekit/corekit/internal/v2client"
 )
 
 // guestBinDir is where the image's units run the binaries from
@@ -52,6 +56,8 @@ type node struct {
 
 	mu sync.Mutex
 	m  *nspawn.Machine // current incarnation; nil while down
+
+	lingering []string // processes left in the guest 3 s into its last poweroff (diagnostics)
 }
 
 func (n *node) machine() *nspawn.Machine {
@@ -74,6 +80,7 @@ type cluster struct {
 	bin    string // host directory with the built binaries
 	ttl    time.Duration
 	bridge *nspawn.Bridge
+	reg    *fleetregistry.Registry // fleet's registry in the machines' etcd (any member)
 }
 
 // tWriter sends slog lines to t.Log.
@@ -191,7 +198,7 @@ func bootCluster(t *testing.T, n int, agentTTL time.Duration) *cluster {
 			"Environment=FLEET_METADATA=" + strings.Join(md, ",") + "\n" +
 			fmt.Sprintf("Environment=FLEET_AGENT_TTL=%s\n", agentTTL)
 		files := map[string]string{"etcd.conf": etcdDropin, "fleet.conf": fleetDropin, "machine-id": nd.id + "\n"}
-		for _, d := range []string{"etcd", "starts"} {
+		for _, d := range []string{"etcd", "starts", "journal"} {
 			if err := os.MkdirAll(filepath.Join(nd.dir, d), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -211,8 +218,22 @@ func bootCluster(t *testing.T, n int, agentTTL time.Duration) *cluster {
 			{Host: filepath.Join(nd.dir, "machine-id"), Guest: "/etc/machine-id", ReadOnly: true},
 			{Host: filepath.Join(nd.dir, "etcd"), Guest: "/var/lib/etcd"},
 			{Host: filepath.Join(nd.dir, "starts"), Guest: "/var/lib/fleetfaults"},
+			// A persistent journal (journald uses /var/log/journal when it
+			// exists) that outlives a poweroff or kill: read on the host
+			// with journalctl -D.
+			{Host: filepath.Join(nd.dir, "journal"), Guest: "/var/log/journal"},
 		}
 	}
+
+	var eps []string
+	for _, nd := range c.nodes {
+		eps = append(eps, fmt.Sprintf("http://%s:2379", nd.ip))
+	}
+	vc, err := v2client.New(v2client.Config{Endpoints: eps, HeaderTimeout: 3 * time.Second, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.reg = fleetregistry.NewEtcd(vc, "")
 
 	t0 := time.Now()
 	errs := make(chan error, n)
@@ -299,6 +320,39 @@ func (c *cluster) waitMachines(ctx context.Context, want int) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 	return fmt.Errorf("fleet did not list %d machines within 60s (last: %s)", want, last)
+}
+
+// engineLeader returns the host whose fleetd holds the engine lease ("" if
+// none or unknown).
+func (c *cluster) engineLeader(ctx context.Context) string {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l, err := c.reg.GetLease(lctx, "engine-leader")
+	if err != nil || l == nil {
+		return ""
+	}
+	if nd := c.byID(l.MachineID); nd != nil {
+		return nd.host
+	}
+	return ""
+}
+
+// journal returns nd's persistent journal since t, as journalctl on the
+// host reads it, keeping only the lines that match grep (a regexp for
+// journalctl --grep; "" keeps all) and at most n of the last lines.
+func (nd *node) journal(ctx context.Context, since time.Time, grep string, n int) string {
+	args := []string{"-D", filepath.Join(nd.dir, "journal"), "--no-pager", "-q", "-o", "short-precise",
+		"-S", fmt.Sprintf("@%d", since.Unix()), "-n", strconv.Itoa(n)}
+	if grep != "" {
+		args = append(args, "--grep", grep)
+	}
+	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(jctx, "journalctl", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(journalctl: %v) %s", err, out)
+	}
+	return string(out)
 }
 
 func (c *cluster) node(host string) *node {

@@ -72,9 +72,13 @@ func (s *sampler) take(ctx context.Context) sample {
 
 // activeUnits lists the active ff-* services of m's systemd.
 func activeUnits(ctx context.Context, m *nspawn.Machine) ([]string, bool) {
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// timeout(1) inside the guest: when the Go side gives up it kills
+	// nsenter, not its child in the guest, and an orphaned systemctl
+	// blocked on a systemd that is shutting down would hold the guest's
+	// final stage up (systemd-shutdown waits for remaining processes).
+	rctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
-	r := m.Run(rctx, "systemctl", "list-units", "--type=service", "--state=active", "--no-legend", "--plain", "--no-pager", "ff-*")
+	r := m.Run(rctx, "timeout", "-k", "1", "2", "systemctl", "list-units", "--type=service", "--state=active", "--no-legend", "--plain", "--no-pager", "ff-*")
 	if !r.OK() {
 		return nil, false
 	}

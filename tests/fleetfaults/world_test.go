@@ -127,6 +127,23 @@ func (w world) missing(s sample, live []string) []string {
 	return out
 }
 
+// movable reports whether host runs, in s, a non-global unit that some
+// other machine may run.
+func (w world) movable(s sample, host string) bool {
+	for _, name := range s.Active[host] {
+		u, ok := w.unit(name)
+		if !ok || u.Req.Global {
+			continue
+		}
+		for h := range w.meta {
+			if h != host && w.allowed(u, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // disallowed lists placements that break a unit's requirements in s: a unit
 // active on a machine whose metadata it does not match, or two conflicting
 // units active on one machine. These must never happen.
@@ -266,4 +283,18 @@ func (w world) duplicates(samples []sample, from, to time.Time) dupStats {
 		st.ByUnit = nil
 	}
 	return st
+}
+
+// unavailable is Σ over the samples in [from, to] of the number of units
+// (global: copies) that must run on live and do not, times the time to the
+// next sample: unit-seconds of unavailability.
+func (w world) unavailable(samples []sample, from, to time.Time, live []string) float64 {
+	win := between(samples, from, to)
+	total := 0.0
+	for i, s := range win {
+		if i+1 < len(win) {
+			total += float64(len(w.missing(s, live))) * win[i+1].At.Sub(s.At).Seconds()
+		}
+	}
+	return total
 }

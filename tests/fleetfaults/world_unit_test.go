@@ -93,6 +93,18 @@ func TestExactlyOnceAndMissing(t *testing.T) {
 	}
 }
 
+func TestMovable(t *testing.T) {
+	w := testWorld(t)
+	s := sample{Active: placement()}
+	if !w.movable(s, "core-01") || !w.movable(s, "core-03") {
+		t.Error("core-01 and core-03 run plain units: movable")
+	}
+	s.Active["core-03"] = []string{"ff-pinned.service", "ff-global.service"}
+	if w.movable(s, "core-03") {
+		t.Error("core-03 with only its pinned and the global unit: nothing can move")
+	}
+}
+
 func TestDisallowed(t *testing.T) {
 	w := testWorld(t)
 	s := sample{Active: placement()}
@@ -130,6 +142,11 @@ func TestStreakAndDuplicates(t *testing.T) {
 	}
 	if _, _, found := streak(samples[:6], at(100), func(s sample) bool { return len(w.exact(s, all)) == 0 }); found {
 		t.Error("streak found though the last sample is bad")
+	}
+	// bad (core-03 runs only ff-plain-5: ff-plain-6, ff-pinned and the
+	// global copy missing) at 200 and 1000 ms, each for 0.2 s.
+	if u := w.unavailable(samples, at(0), at(1400), all); u < 1.199 || u > 1.201 {
+		t.Errorf("unavailable %.3f unit-seconds, want 1.2 (2 samples × 3 missing × 0.2 s)", u)
 	}
 	d := w.duplicates(samples, at(100), at(1400))
 	// At 400 ms plain-5 and plain-6 each get a second copy (2 runs); at
