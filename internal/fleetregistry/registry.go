@@ -74,6 +74,24 @@ func (r *Registry) WakeMachine(ctx context.Context, machineID string, index uint
 	return nil
 }
 
+// AbsentWakeTTL bounds how long the wake-up key of a machine that is not
+// registered lives (see WakeAbsentMachine).
+const AbsentWakeTTL = time.Hour
+
+// WakeAbsentMachine rewrites the wake-up key of a machine whose presence
+// has expired, with a TTL of AbsentWakeTTL. Such a machine may still run
+// (partitioned, or its heartbeats lost): when it reaches the store again
+// its agent's watch returns at once and it stops the units that were moved
+// off it, instead of waiting for its next heartbeat to find it had been
+// dropped. The TTL keeps keys of machines that are gone for good from
+// piling up; a registered machine's wake-up (WakeMachine) clears it.
+func (r *Registry) WakeAbsentMachine(ctx context.Context, machineID string, index uint64) error {
+	if _, err := r.kv.Set(ctx, r.ScheduleWakeKey(machineID), strconv.FormatUint(index, 10), SetOptions{TTL: AbsentWakeTTL}); err != nil {
+		return fmt.Errorf("wake absent machine %s: %w", machineID, err)
+	}
+	return nil
+}
+
 // ---- units ----
 
 type jobObject struct {

@@ -494,15 +494,15 @@ func (e *Engine) applied(d Decision) {
 	e.pending[d.Machine] = true
 }
 
-// flushWakes rewrites the schedule wake-up key of every pending registered
-// machine; failed ones stay pending for the next flush (caller holds wmu).
+// flushWakes rewrites the schedule wake-up key of every pending machine;
+// failed ones stay pending for the next flush (caller holds wmu). A pending
+// machine that is not registered had units moved off it: it may still be
+// running them (a partition expired its presence), so it is woken too, with
+// a key that expires (fleetregistry.WakeAbsentMachine) — that ends the
+// duplicate copies as soon as it reaches the store again.
 func (e *Engine) flushWakes(ctx context.Context) {
 	ids := make([]string, 0, len(e.pending))
 	for id := range e.pending {
-		if !e.registered[id] {
-			delete(e.pending, id) // a machine that left has no agent to wake
-			continue
-		}
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
@@ -510,7 +510,11 @@ func (e *Engine) flushWakes(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := e.cfg.Registry.WakeMachine(ctx, id, e.index); err != nil {
+		wake := e.cfg.Registry.WakeMachine
+		if !e.registered[id] {
+			wake = e.cfg.Registry.WakeAbsentMachine
+		}
+		if err := wake(ctx, id, e.index); err != nil {
 			e.log.Warn("unable to wake machine", "machine", id, "err", err)
 			continue
 		}

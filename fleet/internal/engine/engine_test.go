@@ -139,6 +139,60 @@ func TestReconcileWakesConcernedMachinesOnly(t *testing.T) {
 	}
 }
 
+// TestReconcileWakesMachineWhoseUnitsMovedAfterItExpired: a machine whose
+// presence expired (partitioned) while running a unit has the unit moved
+// to another machine; the engine also wakes the absent machine, with a
+// wake-up key that expires, so that it stops its copy as soon as it reaches
+// the store again (tests/fleetfaults measured duplicates lasting up to
+// agent_ttl/2 after a heal without it).
+func TestReconcileWakesMachineWhoseUnitsMovedAfterItExpired(t *testing.T) {
+	ctx := context.Background()
+	reg := fleetregistry.NewInMemory(nil)
+	for _, id := range []string{"machine1", "machine2"} {
+		if err := reg.RegisterMachine(ctx, fleetregistry.MachineState{ID: id}, "o-"+id, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := unitfile.Parse("[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nConflicts=other.service\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.CreateUnit(ctx, &fleetregistry.Unit{Name: "a.service", File: f, TargetState: fleetregistry.StateLaunched}); err != nil {
+		t.Fatal(err)
+	}
+	e := New(Config{Registry: reg, MachineID: "machine1"})
+	if _, err := e.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	units, _, err := reg.Units(ctx)
+	if err != nil || len(units) != 1 || units[0].TargetMachine == "" {
+		t.Fatalf("not scheduled: %+v %v", units, err)
+	}
+	first := units[0].TargetMachine
+	other := map[string]string{"machine1": "machine2", "machine2": "machine1"}[first]
+	before, _, _ := reg.KV().Get(ctx, reg.ScheduleWakeKey(first), false)
+	if err := reg.RemoveMachine(ctx, first, "o-"+first); err != nil { // its presence expired
+		t.Fatal(err)
+	}
+	if _, err := e.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	units, _, _ = reg.Units(ctx)
+	if len(units) != 1 || units[0].TargetMachine != other {
+		t.Fatalf("unit not moved to %s: %+v", other, units)
+	}
+	after, _, err := reg.KV().Get(ctx, reg.ScheduleWakeKey(first), false)
+	if err != nil {
+		t.Fatalf("absent machine's wake-up key: %v", err)
+	}
+	if before != nil && after.ModifiedIndex == before.ModifiedIndex {
+		t.Fatalf("absent machine %s not woken after its unit moved", first)
+	}
+	if after.TTL <= 0 {
+		t.Errorf("absent machine's wake-up key has no TTL: %+v", after)
+	}
+}
+
 // slowSchedKV delays every schedule write (a loaded store).
 type slowSchedKV struct {
 	*fleetregistry.MemKV
