@@ -48,8 +48,10 @@ TORTURE_IMPL ?= both
 TORTURE_MEMBERS ?= 3,5
 TORTURE_DURATION ?= 60s
 TORTURE_RUNS ?= 10
+# empty: kills, pauses, partitions; every: also clock jumps, full disks, fsync errors
+TORTURE_FAULTS ?=
 torture:
-	$(GO) test ./etcd/torture -run '^TestTorture$$' -v -count=1 -timeout 0 -torture.impl=$(TORTURE_IMPL) -torture.members=$(TORTURE_MEMBERS) -torture.duration=$(TORTURE_DURATION) -torture.runs=$(TORTURE_RUNS)
+	$(GO) test ./etcd/torture -run '^TestTorture$$' -v -count=1 -timeout 0 -torture.impl=$(TORTURE_IMPL) -torture.members=$(TORTURE_MEMBERS) -torture.duration=$(TORTURE_DURATION) -torture.runs=$(TORTURE_RUNS) -torture.faults=$(TORTURE_FAULTS)
 
 # fleet under faults on nspawn machines (root, systemd-container); docs/reliability-fleet.md
 FLEETFAULTS_ROUNDS ?= 8

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/corekit/corekit/etcd/torture/internal/syncfail"
 )
 
 // Impl names the etcd implementation under test.
@@ -49,6 +51,10 @@ type member struct {
 	// clock hook); tmpfs tells whether dataDir is a tmpfs of its own.
 	clockFile string
 	tmpfs     bool
+	// syncSup, when set, decides the member's fsyncs: it runs under the
+	// syncfail wrapper (wrapper, then its socket) .
+	syncSup *syncfail.Supervisor
+	wrapper []string
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -106,7 +112,8 @@ func (m *member) start() error {
 		return fmt.Errorf("torture: %w", err)
 	}
 	fmt.Fprintf(logf, "\n=== torture: start %s %s\n", m.name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command("ip", append([]string{"netns", "exec", m.ns, m.binary}, m.args...)...)
+	argv := append(append([]string{"netns", "exec", m.ns}, m.wrapper...), m.binary)
+	cmd := exec.Command("ip", append(argv, m.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = cleanEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

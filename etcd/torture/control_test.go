@@ -11,6 +11,13 @@ import (
 // startCluster brings up a cluster of n members of impl for a focused test.
 func startCluster(t *testing.T, impl Impl, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, impl, n, nil)
+}
+
+// startClusterWith is startCluster with prep applied to the cluster before
+// its members start.
+func startClusterWith(t *testing.T, impl Impl, n int, prep func(c *cluster, dir string)) *cluster {
+	t.Helper()
 	requireRoot(t)
 	bin := binaryFor(t, impl)
 	ctx := context.Background()
@@ -22,8 +29,12 @@ func startCluster(t *testing.T, impl Impl, n int) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(nw.close)
-	c := newCluster(impl, bin, nw, t.TempDir(), "torture-"+strings.ReplaceAll(t.Name(), "/", "-"))
+	dir := t.TempDir()
+	c := newCluster(impl, bin, nw, dir, "torture-"+strings.ReplaceAll(t.Name(), "/", "-"))
 	t.Cleanup(c.killAll)
+	if prep != nil {
+		prep(c, dir)
+	}
 	if err := c.startAll(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/corekit/corekit/etcd/torture/internal/syncfail"
 )
 
 // Clock jumps and disk faults: the parts of the cluster and the nemesis
@@ -401,4 +403,28 @@ func fmtOffset(d time.Duration) string {
 		return "+" + d.String()
 	}
 	return d.String()
+}
+
+// enableSyncFail runs every member under the syncfail wrapper with a
+// supervisor of its own (socket in dir), so the nemesis can make its
+// fsyncs fail.
+func (c *cluster) enableSyncFail(dir, wrapper string) error {
+	for _, m := range c.members {
+		sock := filepath.Join(dir, m.name+".sync")
+		sup, err := syncfail.Listen(sock)
+		if err != nil {
+			return err
+		}
+		m.syncSup, m.wrapper = sup, []string{wrapper, sock}
+	}
+	return nil
+}
+
+// closeSyncFail stops the supervisors (after the members are gone).
+func (c *cluster) closeSyncFail() {
+	for _, m := range c.members {
+		if m.syncSup != nil {
+			m.syncSup.Close()
+		}
+	}
 }

@@ -1,8 +1,14 @@
 package torture
 
 import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/corekit/corekit/internal/v2api"
 )
 
 // TestTTLClockRule checks the TTL rule under clock offsets
@@ -72,5 +78,87 @@ func TestFaultsFor(t *testing.T) {
 	use, skipped = FaultsFor(Ours, []string{FaultKill, FaultClockJump})
 	if len(use) != 2 || len(skipped) != 0 {
 		t.Errorf("ours: use %v skipped %v", use, skipped)
+	}
+}
+
+// TestClockHookDrivesTTL checks the clock hook end to end on our etcd: a
+// member's offset shows in the TTLs it renders, a follower whose clock is
+// ahead expires nothing (followers do not sweep), and a leader whose clock
+// is ahead expires keys early in real time — the behaviour the TTL checker
+// excuses, and only for members that may lead.
+func TestClockHookDrivesTTL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: starts a 3-member cluster; not in -short")
+	}
+	c := startClusterWith(t, Ours, 3, func(c *cluster, dir string) { c.enableClocks(dir) })
+	ctx := context.Background()
+	cl := newClient(5 * time.Second)
+	defer cl.close()
+	l := -1
+	for deadline := time.Now().Add(20 * time.Second); l < 0; l = c.leader(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	leader, follower := c.members[l], c.members[(l+1)%3]
+	put := func(key string, ttl int) {
+		t.Helper()
+		r, err := cl.do(ctx, http.MethodPut, leader.clientURL(), key, url.Values{"ttl": {strconv.Itoa(ttl)}}, url.Values{"value": {"v"}})
+		if err != nil || r.err != nil {
+			t.Fatalf("PUT %s: %v %v", key, err, r.err)
+		}
+	}
+	// gone polls key with quorum reads until it is gone or the deadline.
+	gone := func(key string, within time.Duration) bool {
+		t.Helper()
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			r, err := cl.do(ctx, http.MethodGet, leader.clientURL(), key, url.Values{"quorum": {"true"}}, nil)
+			if err == nil && r.err != nil && r.err.ErrorCode == v2api.EcodeKeyNotFound {
+				return true
+			}
+		}
+		return false
+	}
+
+	put("/clock/probe", 1000)
+	put("/clock/a", 60)
+	if err := follower.setClock(300 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The follower's TTL rendering (a plain, local read) shows its offset.
+	var ttl int64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r, err := cl.do(ctx, http.MethodGet, follower.clientURL(), "/clock/probe", nil, nil)
+		if err == nil && r.event != nil && r.event.Node != nil {
+			if ttl = r.event.Node.TTL; ttl < 900 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follower with a +300s clock still renders ttl %d for a 1000 s key", ttl)
+		}
+	}
+	if ttl < 650 {
+		t.Errorf("follower renders ttl %d, want about 1000-300", ttl)
+	}
+	// Three expiry ticks with only a follower ahead: nothing expires.
+	if gone("/clock/a", 1500*time.Millisecond) {
+		t.Fatal("a follower's clock +300 s expired a 60 s key: followers must not expire keys")
+	}
+	if err := follower.setClock(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.setClock(90 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = leader.setClock(0) })
+	if !gone("/clock/a", 30*time.Second) {
+		t.Fatal("the leader's clock +90 s did not expire a 60 s key within 30 s")
+	}
+	// The 1000 s key stays: 90 s ahead is not enough.
+	r, err := cl.do(ctx, http.MethodGet, leader.clientURL(), "/clock/probe", url.Values{"quorum": {"true"}}, nil)
+	if err != nil || r.err != nil {
+		t.Errorf("the 1000 s key after a +90 s leader jump: %v %v", err, r.err)
 	}
 }

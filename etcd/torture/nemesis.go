@@ -30,21 +30,34 @@ const (
 	// it acknowledged without persisting it shows up as lost.
 	FaultDiskFull       = "disk-full"
 	FaultDiskFullLeader = "disk-full-leader" // the same on the leader
+	// FaultDiskFullRestart fills one member's disk, then kills it -9 and
+	// starts it again on the full disk (start-up must cope with ENOSPC).
+	FaultDiskFullRestart = "disk-full-restart"
+	// FaultFsyncEIO makes every fsync/fdatasync of one member fail with
+	// EIO (seccomp, package internal/syncfail) for the fault's duration;
+	// at heal the member is killed -9 and restarted, as for disk-full.
+	FaultFsyncEIO       = "fsync-eio"
+	FaultFsyncEIOLeader = "fsync-eio-leader" // the same on the leader
 )
 
 // ClockFaults and DiskFaults are the fault kinds that need the clock hook
 // (our etcd only) and data dirs on tmpfs.
 var (
 	ClockFaults = []string{FaultClockJump, FaultClockJumpLeader}
-	DiskFaults  = []string{FaultDiskFull, FaultDiskFullLeader}
+	DiskFaults  = []string{FaultDiskFull, FaultDiskFullLeader, FaultDiskFullRestart}
+	SyncFaults  = []string{FaultFsyncEIO, FaultFsyncEIOLeader}
 )
 
 // KnownFaults is every fault kind Run accepts, in report order.
-var KnownFaults = append(append(append([]string(nil), AllFaults...), ClockFaults...), DiskFaults...)
+var KnownFaults = append(append(append(append([]string(nil), AllFaults...), ClockFaults...), DiskFaults...), SyncFaults...)
 
-// diskFullExits counts, among a run's faults, the members that exited while
-// their disk was full (allowed, not a crash).
-const diskFullExits = "disk-full-exits"
+// diskFullExits and fsyncEIOExits count, among a run's faults, the members
+// that exited while their disk was full or their fsyncs failed (allowed,
+// not a crash).
+const (
+	diskFullExits = "disk-full-exits"
+	fsyncEIOExits = "fsync-eio-exits"
+)
 
 func hasAny(faults []string, kinds []string) bool {
 	for _, f := range faults {
@@ -75,8 +88,10 @@ type nemesis struct {
 	// start is the workload's time origin.
 	clocks *clockTimeline
 	start  time.Time
-	// disk is the member whose disk is full (-1: none).
-	disk int
+	// disk is the member whose disk is full or whose fsyncs fail (-1:
+	// none); diskExits is the count to add to when it exits meanwhile.
+	disk      int
+	diskExits string
 
 	mu      sync.Mutex
 	counts  map[string]int
@@ -156,13 +171,26 @@ func (n *nemesis) inject(ctx context.Context, kind string) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("clock of %s %s", who, fmtOffset(d)), nil
-	case FaultDiskFull, FaultDiskFullLeader:
+	case FaultDiskFull, FaultDiskFullLeader, FaultDiskFullRestart:
 		i, who := n.pickTarget(ctx, kind == FaultDiskFullLeader)
-		n.disk = i
+		n.disk, n.diskExits = i, diskFullExits
 		if err := c.members[i].fillDisk(); err != nil {
 			return "", err
 		}
+		if kind == FaultDiskFullRestart {
+			c.members[i].kill()
+			return "fill the disk of " + who + ", kill -9 and restart it", c.members[i].start()
+		}
 		return "fill the disk of " + who, nil
+	case FaultFsyncEIO, FaultFsyncEIOLeader:
+		i, who := n.pickTarget(ctx, kind == FaultFsyncEIOLeader)
+		m := c.members[i]
+		if m.syncSup == nil {
+			return "", fmt.Errorf("torture: %s has no fsync supervisor", m.name)
+		}
+		n.disk, n.diskExits = i, fsyncEIOExits
+		m.syncSup.SetFail(true)
+		return "fsync fails with EIO on " + who, nil
 	case FaultPause, FaultPauseLeader:
 		i, who := n.pickTarget(ctx, kind == FaultPauseLeader)
 		return "SIGSTOP " + who, c.members[i].pause()
@@ -253,13 +281,18 @@ func (n *nemesis) heal(ctx context.Context) {
 		// allowed (etcd does); only running on is checked.
 		m := n.c.members[n.disk]
 		n.disk = -1
-		if err := m.freeDisk(); err != nil {
-			n.log("nemesis: free disk of %s: %v", m.name, err)
+		if m.syncSup != nil {
+			m.syncSup.SetFail(false)
+		}
+		if m.tmpfs {
+			if err := m.freeDisk(); err != nil {
+				n.log("nemesis: free disk of %s: %v", m.name, err)
+			}
 		}
 		if m.exited() {
-			n.log("nemesis: %s exited while its disk was full (allowed); see %s", m.name, m.logPath)
+			n.log("nemesis: %s exited during a disk fault (allowed); see %s", m.name, m.logPath)
 			n.mu.Lock()
-			n.counts[diskFullExits]++
+			n.counts[n.diskExits]++
 			n.mu.Unlock()
 		}
 		m.kill()

@@ -1,12 +1,15 @@
 // Package torture checks an etcd v2 cluster under faults: concurrent
 // clients issue sets, quorum reads, compare-and-swap, compare-and-delete,
 // creates and deletes on a few keys while long-poll watchers follow the key
-// space and a nemesis kills (-9), pauses (SIGSTOP) and partitions members.
+// space and a nemesis kills (-9), pauses (SIGSTOP) and partitions members,
+// and on request shifts members' wall clocks (our etcd's hidden clock-offset
+// flag) and fills the tmpfs under their data dirs.
 // Afterwards it checks that the history is linearizable (porcupine, with a
 // per-key register model in which failed-by-timeout writes may or may not
 // have happened), that no acknowledged write is lost, that watches deliver
 // every event once, in index order, across reconnects, and that no TTL key
-// expires early.
+// expires before its TTL by the clocks of the members that stamped and
+// expired it.
 //
 // Every member runs in its own network namespace on a private bridge, so
 // partitions are blackhole routes inside the namespaces; Run needs root. It
@@ -32,9 +35,12 @@ import (
 
 // Config describes one torture run.
 type Config struct {
-	Impl     Impl
-	Binary   string // etcd binary; the reference's path when empty and Impl is Reference
-	Members  int    // 3 or 5
+	Impl   Impl
+	Binary string // etcd binary; the reference's path when empty and Impl is Reference
+	// SyncFail is the syncfail wrapper binary (etcd/torture/syncfail),
+	// needed for the fsync-eio faults.
+	SyncFail string
+	Members  int // 3 or 5
 	Duration time.Duration
 	Seed     int64
 	Faults   []string // fault kinds (AllFaults when empty)
@@ -106,7 +112,7 @@ func (r *Result) Summary() string {
 		verdict = "FAIL"
 	}
 	var fs []string
-	for _, k := range append(KnownFaults, diskFullExits) {
+	for _, k := range append(KnownFaults, diskFullExits, fsyncEIOExits) {
 		if r.Faults[k] > 0 {
 			fs = append(fs, fmt.Sprintf("%s=%d", k, r.Faults[k]))
 		}
@@ -246,10 +252,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	var once sync.Once
 	keepData := false
-	teardown := func() { once.Do(func() { c.killAll(); c.unmountDataDirs(keepData); nw.close() }) }
+	teardown := func() {
+		once.Do(func() { c.killAll(); c.closeSyncFail(); c.unmountDataDirs(keepData); nw.close() })
+	}
 	defer teardown()
 	if cfg.OnCleanup != nil {
 		cfg.OnCleanup(teardown)
+	}
+	if hasAny(cfg.Faults, SyncFaults) {
+		if cfg.SyncFail == "" {
+			return nil, fmt.Errorf("torture: %s need the syncfail wrapper (Config.SyncFail)", strings.Join(SyncFaults, ","))
+		}
+		if err := c.enableSyncFail(dir, cfg.SyncFail); err != nil {
+			return nil, err
+		}
 	}
 	if hasAny(cfg.Faults, DiskFaults) {
 		if err := c.mountDataDirs(ctx); err != nil {

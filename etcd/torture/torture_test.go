@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corekit/corekit/internal/buildbin"
 	"github.com/corekit/corekit/internal/etcdtest"
 )
 
@@ -22,7 +23,7 @@ var (
 	flagMembers  = flag.String("torture.members", "3", "cluster sizes, comma-separated; runs cycle through them (e.g. 3,5)")
 	flagImpl     = flag.String("torture.impl", "both", "implementation: ours, reference or both")
 	flagSeed     = flag.Int64("torture.seed", 0, "seed of the first run (0: from the clock); run i uses seed+i")
-	flagFaults   = flag.String("torture.faults", "", "comma-separated fault kinds (default: "+strings.Join(AllFaults, ",")+"; also "+strings.Join(append(append([]string(nil), ClockFaults...), DiskFaults...), ",")+")")
+	flagFaults   = flag.String("torture.faults", "", "comma-separated fault kinds, or every for all of them (default: "+strings.Join(AllFaults, ",")+"; also "+strings.Join(append(append(append([]string(nil), ClockFaults...), DiskFaults...), SyncFaults...), ",")+")")
 	flagResults  = flag.String("torture.results", "", "directory for failed runs' evidence (default $TMPDIR/corekit-torture)")
 	flagKeep     = flag.Bool("torture.keep", false, "keep the evidence of passing runs too")
 )
@@ -86,7 +87,11 @@ func TestTorture(t *testing.T) {
 		t.Fatalf("-torture.impl=%q: want ours, reference or both", *flagImpl)
 	}
 	var faults []string
-	if *flagFaults != "" {
+	switch *flagFaults {
+	case "":
+	case "every":
+		faults = KnownFaults
+	default:
 		faults = strings.Split(*flagFaults, ",")
 	}
 	seed := *flagSeed
@@ -107,11 +112,15 @@ func TestTorture(t *testing.T) {
 				t.Skipf("SKIP: %s cannot inject %s (no clock hook)", impl, strings.Join(skipped, ","))
 			}
 			bin := binaryFor(t, impl)
+			syncFail := ""
+			if hasAny(faults, SyncFaults) {
+				syncFail = syncFailBinary(t)
+			}
 			var results []*Result
 			for i := 0; i < *flagRuns; i++ {
 				s := seed + int64(i)
 				n := sizes[i%len(sizes)]
-				cfg := Config{Impl: impl, Binary: bin, Members: n, Duration: *flagDuration,
+				cfg := Config{Impl: impl, Binary: bin, SyncFail: syncFail, Members: n, Duration: *flagDuration,
 					Seed: s, Faults: faults, ResultsDir: *flagResults, KeepResults: *flagKeep,
 					Run: i, OnCleanup: t.Cleanup, Logger: testLogger(t)}
 				res, err := Run(context.Background(), cfg)
@@ -164,4 +173,19 @@ func faultsArg() string {
 		return ""
 	}
 	return " -torture.faults=" + *flagFaults
+}
+
+// syncFailBinary builds the syncfail wrapper (fsync-eio faults).
+func syncFailBinary(t *testing.T) string {
+	t.Helper()
+	b, err := buildbin.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Cleanup)
+	p, err := b.Build(context.Background(), "etcd/torture/syncfail", "syncfail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
