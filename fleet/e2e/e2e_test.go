@@ -15,6 +15,7 @@ import (
 	"github.com/corekit/corekit/internal/fleetapi"
 	"github.com/corekit/corekit/internal/fleetregistry"
 	"github.com/corekit/corekit/internal/testbed"
+	"github.com/corekit/corekit/internal/testwait"
 	"github.com/corekit/corekit/internal/unitfile"
 	"github.com/corekit/corekit/internal/v2client"
 )
@@ -42,17 +43,7 @@ func startEtcd(t *testing.T, addr string) string {
 
 func waitFor(t *testing.T, what string, d time.Duration, f func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := f()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last: %s)", d, what, last)
+	testwait.For(t, what, d, 200*time.Millisecond, f)
 }
 
 const fleetService = `[Unit]

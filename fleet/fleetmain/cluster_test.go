@@ -14,6 +14,7 @@ import (
 	"github.com/corekit/corekit/internal/etcdtest"
 	"github.com/corekit/corekit/internal/fleetapi"
 	"github.com/corekit/corekit/internal/fleetregistry"
+	"github.com/corekit/corekit/internal/testwait"
 	"github.com/corekit/corekit/internal/unitfile"
 	"github.com/corekit/corekit/internal/v2client"
 )
@@ -62,17 +63,7 @@ func (n *node) stop() {
 
 func waitFor(t *testing.T, what string, d time.Duration, f func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := f()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last: %s)", what, last)
+	testwait.For(t, what, d, 100*time.Millisecond, f)
 }
 
 func TestClusterInProcess(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/corekit/corekit/fleet/internal/unitmgr"
 	"github.com/corekit/corekit/internal/fleetregistry"
+	"github.com/corekit/corekit/internal/testwait"
 	"github.com/corekit/corekit/internal/unitfile"
 )
 
@@ -26,17 +27,7 @@ func publishedState(t *testing.T, reg *fleetregistry.Registry, unit string) stri
 
 func waitFor(t *testing.T, what string, f func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := f()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last: %s)", what, last)
+	testwait.For(t, what, 10*time.Second, 10*time.Millisecond, f)
 }
 
 // With a manager that reports changes, states are published on the change,

@@ -15,6 +15,7 @@ import (
 	"github.com/corekit/corekit/fleet/internal/unitmgr"
 	"github.com/corekit/corekit/internal/etcdtest"
 	"github.com/corekit/corekit/internal/fleetregistry"
+	"github.com/corekit/corekit/internal/testwait"
 	"github.com/corekit/corekit/internal/unitfile"
 	"github.com/corekit/corekit/internal/v2client"
 )
@@ -78,17 +79,7 @@ func countingRegistry(t *testing.T, url string) (*fleetregistry.Registry, *count
 
 func poll(t *testing.T, what string, d time.Duration, f func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := f()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last: %s)", what, last)
+	testwait.For(t, what, d, 20*time.Millisecond, f)
 }
 
 // settle waits until rt has made no request for quiet (the agent is parked

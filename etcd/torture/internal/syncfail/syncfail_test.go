@@ -23,22 +23,7 @@ func TestSupervisorFailsFsync(t *testing.T) {
 	if err != nil {
 		t.Skip("SKIP: dd not installed")
 	}
-	b, err := buildbin.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Cleanup()
-	wrapper, err := b.Build(context.Background(), "etcd/torture/syncfail", "syncfail")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s.sock")
-	s, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	wrapper, sock, s, dir := supervised(t)
 	run := func() (string, error) {
 		out, err := exec.Command(wrapper, sock, dd, "if=/dev/zero", "of="+filepath.Join(dir, "f"), "bs=512", "count=1", "conv=fsync").CombinedOutput()
 		return string(out), err
@@ -78,22 +63,7 @@ func TestSupervisorSurvivesSignals(t *testing.T) {
 	if err != nil {
 		t.Skip("SKIP: python3 not installed")
 	}
-	b, err := buildbin.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Cleanup()
-	wrapper, err := b.Build(context.Background(), "etcd/torture/syncfail", "syncfail")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s.sock")
-	s, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	wrapper, sock, _, dir := supervised(t)
 	script := `import os, signal, sys
 signal.signal(signal.SIGUSR1, lambda *a: None)
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)
@@ -156,4 +126,26 @@ sys.stdin.read()
 			}
 		}
 	}
+}
+
+// supervised builds the wrapper and starts a supervisor on a socket in a
+// fresh directory, closed when t ends.
+func supervised(t *testing.T) (wrapper, sock string, s *Supervisor, dir string) {
+	t.Helper()
+	b, err := buildbin.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Cleanup)
+	wrapper, err = b.Build(context.Background(), "etcd/torture/syncfail", "syncfail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	sock = filepath.Join(dir, "s.sock")
+	if s, err = Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return wrapper, sock, s, dir
 }
