@@ -86,7 +86,21 @@ func TestMembershipWithEtcdctl(t *testing.T) {
 	leader := c.waitLeader(10 * time.Second)
 	ls, _ := leader.self()
 
-	list := memberList(t, c)
+	// Each member publishes its name and client URLs once it is up (a
+	// replicated write): wait until all three have, as etcd's own tests do.
+	var list map[string]listed
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		list = memberList(t, c)
+		published := 0
+		for _, l := range list {
+			if l.client != "" {
+				published++
+			}
+		}
+		if published == 3 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(list) != 3 {
 		t.Fatalf("member list has %d members, want 3: %v", len(list), list)
 	}

@@ -157,8 +157,8 @@ func newStatsTransport(t *raft.NetworkTransport, st *AppendStats, cn *commitNoti
 	return s
 }
 
-// relay passes incoming RPCs to raft, counting append requests with
-// entries (heartbeats take the transport's fast path and are not seen).
+// relay passes incoming RPCs to raft (heartbeats included: see
+// SetHeartbeatHandler), counting append requests with entries.
 func (s *statsTransport) relay() {
 	in := s.NetworkTransport.Consumer()
 	for {
@@ -179,6 +179,22 @@ func (s *statsTransport) relay() {
 }
 
 func (s *statsTransport) Consumer() <-chan raft.RPC { return s.consumer }
+
+// SetHeartbeatHandler implements raft.Transport by declining raft's
+// heartbeat fast path, so that every heartbeat reaches raft's main loop
+// through Consumer like any other RPC.
+//
+// The fast path runs the heartbeat's appendEntries on the transport's
+// goroutine. A leader that has just been deposed then takes the new term
+// from a heartbeat while its own leader loop is dispatching client entries,
+// and stamps those entries with the NEW term: two different entries with
+// the same index and term, which raft's log matching cannot detect, and the
+// members' logs diverge for good. Our torture run (seed 40008: a leader
+// paused with SIGSTOP, resumed with client writes queued) found exactly
+// that; it is hashicorp/raft issue #695 (open upstream, fix proposed in PR
+// #701). Heartbeats through the main loop cost a little latency when it is
+// busy, never safety.
+func (s *statsTransport) SetHeartbeatHandler(func(raft.RPC)) {}
 
 func (s *statsTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	if isHeartbeat(args) {
