@@ -220,8 +220,10 @@ func (c *cluster) enableClocks(dir string) {
 }
 
 // tmpfsSize is each member's data-dir tmpfs: both implementations
-// preallocate 64 MiB WAL segments (etcd 3.4 keeps the next one ready too).
-const tmpfsSize = "256m"
+// preallocate 64 MiB WAL segments (etcd 3.4 keeps the next one ready too),
+// and raft-wal creates a new one for every tail truncation; 256 MiB ran out
+// outside any disk fault (seed 70126), so there is room for several.
+const tmpfsSize = "1g"
 
 // tmpfsSource names the mounts this package makes ("ck-tort-<pid>"), so a
 // later run can unmount what a killed test binary left behind.

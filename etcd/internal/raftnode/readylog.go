@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"fmt"
 	"io"
 	"sync/atomic"
 
@@ -29,9 +30,18 @@ type readyLog struct {
 }
 
 // DeleteRange implements raft.LogStore.
+//
+// A failed deletion is fatal: raft-wal creates the segment that replaces a
+// truncated tail before it commits the change, so after a failure (a full
+// disk, an fsync error) every retry fails with "file exists" and the member
+// can never accept its leader's entries again — it stays up, serving an
+// ever older state (a torture run saw a follower stuck this way for the rest
+// of the run). Opening the WAL again deletes the orphan segment, so the
+// member stops here and recovers when it is restarted (etcd likewise stops
+// on WAL errors).
 func (l *readyLog) DeleteRange(min, max uint64) error {
 	if err := l.LogStore.DeleteRange(min, max); err != nil {
-		return err
+		panic(fmt.Sprintf("raftnode: cannot delete raft log entries %d-%d: %v (stopping: a restart repairs the log store)", min, max, err))
 	}
 	for {
 		r := l.ready.Load()
