@@ -27,14 +27,7 @@ func TestFollowerServesWritesAndQuorumReads(t *testing.T) {
 		t.Run(string(impl), func(t *testing.T) {
 			c := startCluster(t, impl, 3)
 			ctx := context.Background()
-			var l int
-			deadline := time.Now().Add(20 * time.Second)
-			for l = c.leader(ctx); l < 0; l = c.leader(ctx) {
-				if time.Now().After(deadline) {
-					t.Fatal("no leader")
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			l := waitLeader(t, c, -1)
 			f := c.members[(l+1)%len(c.members)]
 			cl := newClient(5 * time.Second)
 			defer cl.close()
@@ -78,14 +71,7 @@ func TestWriteAppliedOnce(t *testing.T) {
 		t.Run(string(impl), func(t *testing.T) {
 			c := startCluster(t, impl, 3)
 			ctx := context.Background()
-			var l int
-			deadline := time.Now().Add(20 * time.Second)
-			for l = c.leader(ctx); l < 0; l = c.leader(ctx) {
-				if time.Now().After(deadline) {
-					t.Fatal("no leader")
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			l := waitLeader(t, c, -1)
 			cl := newClient(20 * time.Second)
 			defer cl.close()
 			r, err := cl.do(ctx, http.MethodPut, c.members[l].clientURL(), "/bug/warm", nil, url.Values{"value": {"w"}})
@@ -97,12 +83,9 @@ func TestWriteAppliedOnce(t *testing.T) {
 				if i == l {
 					continue
 				}
-				if err := run(ctx, "ip", "-n", c.nw.ns[i], "route", "add", "blackhole", c.nw.ip(l)+"/32"); err != nil {
+				if err := c.nw.cutOneWay(ctx, i, l); err != nil {
 					t.Fatal(err)
 				}
-				c.nw.mu.Lock()
-				c.nw.holes[[2]int{i, l}] = true
-				c.nw.mu.Unlock()
 			}
 			done := make(chan string, 1)
 			go func() {
@@ -159,14 +142,7 @@ func TestForwardedWriteAppliedOnce(t *testing.T) {
 		t.Run(string(impl), func(t *testing.T) {
 			c := startCluster(t, impl, 5)
 			ctx := context.Background()
-			var l int
-			deadline := time.Now().Add(20 * time.Second)
-			for l = c.leader(ctx); l < 0; l = c.leader(ctx) {
-				if time.Now().After(deadline) {
-					t.Fatal("no leader")
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			l := waitLeader(t, c, -1)
 			fwd := (l + 1) % 5
 			cl := newClient(20 * time.Second)
 			defer cl.close()
@@ -179,12 +155,9 @@ func TestForwardedWriteAppliedOnce(t *testing.T) {
 				if i == l || i == fwd {
 					continue
 				}
-				if err := run(ctx, "ip", "-n", c.nw.ns[i], "route", "add", "blackhole", c.nw.ip(l)+"/32"); err != nil {
+				if err := c.nw.cutOneWay(ctx, i, l); err != nil {
 					t.Fatal(err)
 				}
-				c.nw.mu.Lock()
-				c.nw.holes[[2]int{i, l}] = true
-				c.nw.mu.Unlock()
 			}
 			done := make(chan string, 1)
 			go func() {

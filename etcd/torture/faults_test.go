@@ -94,13 +94,7 @@ func TestClockHookDrivesTTL(t *testing.T) {
 	ctx := context.Background()
 	cl := newClient(5 * time.Second)
 	defer cl.close()
-	l := -1
-	for deadline := time.Now().Add(20 * time.Second); l < 0; l = c.leader(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	l := waitLeader(t, c, -1)
 	leader, follower := c.members[l], c.members[(l+1)%3]
 	put := func(key string, ttl int) {
 		t.Helper()

@@ -169,17 +169,25 @@ func (nw *network) ip(i int) string { return nw.prefix + strconv.Itoa(10+i) }
 
 // cut makes the link between members a and b drop packets both ways.
 func (nw *network) cut(ctx context.Context, a, b int) error {
+	if err := nw.cutOneWay(ctx, a, b); err != nil {
+		return err
+	}
+	return nw.cutOneWay(ctx, b, a)
+}
+
+// cutOneWay makes member from drop what it sends to member to (a blackhole
+// route in from's namespace); healAll removes it.
+func (nw *network) cutOneWay(ctx context.Context, from, to int) error {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
-	for _, d := range [][2]int{{a, b}, {b, a}} {
-		if nw.holes[d] {
-			continue
-		}
-		if err := run(ctx, "ip", "-n", nw.ns[d[0]], "route", "add", "blackhole", nw.ip(d[1])+"/32"); err != nil {
-			return err
-		}
-		nw.holes[d] = true
+	d := [2]int{from, to}
+	if nw.holes[d] {
+		return nil
 	}
+	if err := run(ctx, "ip", "-n", nw.ns[from], "route", "add", "blackhole", nw.ip(to)+"/32"); err != nil {
+		return err
+	}
+	nw.holes[d] = true
 	return nil
 }
 
